@@ -1,0 +1,31 @@
+"""Session-wide fixtures shared by every tier."""
+
+from __future__ import annotations
+
+import os
+
+# Never probe the metadata server (169.254.169.254): set before google.auth is imported.
+os.environ.setdefault("NO_GCE_CHECK", "true")
+os.environ.setdefault("METADATA_SERVER_DETECTION", "none")
+
+import pytest  # noqa: E402
+
+from tests.support.servers import FirestoreEmulator, why_no_firestore_emulator  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(tmp_path_factory):
+    """The official Firestore emulator with firestore.rules loaded; skipped with the reason where absent."""
+    reason = why_no_firestore_emulator()
+    if reason:
+        pytest.skip(reason)
+    emulator = FirestoreEmulator(log_path=tmp_path_factory.mktemp("firestore") / "emulator.log")
+    with emulator:
+        yield emulator
+
+
+@pytest.fixture
+def firestore(firestore_emulator):
+    """The session's emulator, emptied before each test."""
+    firestore_emulator.reset()
+    return firestore_emulator
