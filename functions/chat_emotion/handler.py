@@ -1,0 +1,252 @@
+"""One Firestore "document created" event -> one classification written back, or a clear ERROR.
+
+    parse the event -> claim (transaction) -> validate -> resolve model -> load (cached) -> classify
+    -> write status COMPLETED + emotion, or status ERROR + {code, message}
+
+Every outcome is one structured log line (`firebase_functions.logger`: JSON with a severity,
+which Cloud Logging indexes) carrying `code`, `path` and `eventId`. Nothing a client writes can
+raise out of `handle`: retries are off for Python Firestore triggers, so an exception would only
+lose the message; instead it ends as ERROR INTERNAL with the traceback in the log.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from firebase_functions import logger
+
+from chat_emotion import errors
+from chat_emotion.artifact import ArtifactError
+from chat_emotion.repository import Claim, FirestoreRepository, MessageRepository
+from chat_emotion.store import ModelStore, StoreError, StoreUnavailableError, open_store
+
+MAX_TEXT_CHARS = 2000
+REQUIRED_FIELDS = ("text", "model")
+MESSAGE_PATH = re.compile(r"^users/(?P<uid>[^/]+)/messages/(?P<messageId>[^/]+)$")
+STORE_DEFAULT = "store"
+"""DEFAULT_MODEL's value meaning "whatever <store>/DEFAULT names"."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What main.py's params resolve to at run time (one direction: params -> Settings -> Service)."""
+
+    model_store: str
+    """MODEL_STORE: a folder (relative to `base_dir`) or gs://BUCKET/PREFIX."""
+    default_model: str = STORE_DEFAULT
+    """DEFAULT_MODEL: what a message's `model: "default"` means; `store` follows <store>/DEFAULT."""
+    cache_mb: int = 384
+    """MODEL_CACHE_MB: memory budget for warm models (estimated from file sizes)."""
+    threads: int = 1
+    """ONNX Runtime intra-op threads per request (concurrency gives the parallelism)."""
+    lease_s: float = 600.0
+    """A PROCESSING claim older than this belongs to a dead run and may be taken over."""
+    base_dir: Path | None = None
+    """Where a relative MODEL_STORE is resolved (the repository root)."""
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    """The parts of a Firestore event the handler uses, free of the SDK's types."""
+
+    document: str
+    event_id: str
+    project: str
+    database: str = "(default)"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    """COMPLETED, ERROR, or SKIPPED (nothing written: duplicate, deleted, foreign path)."""
+    code: str | None = None
+    emotion: dict[str, Any] | None = None
+
+
+@dataclass
+class Service:
+    """The warm parts of an instance: repository, store, model cache. Built once per process."""
+
+    repository: MessageRepository
+    store: ModelStore | None
+    settings: Settings
+    store_error: StoreError | None = None
+    """Why `store` is None (a MODEL_STORE that cannot be opened): recorded on each message."""
+    cache: Any = field(default=None)  # chat_emotion.runtime.ModelCache, created lazily (imports onnxruntime)
+
+    def model_cache(self) -> Any:
+        if self.cache is None:
+            from chat_emotion.runtime import ModelCache
+
+            self.cache = ModelCache(budget_bytes=self.settings.cache_mb * 2**20)
+        return self.cache
+
+
+class Rejected(Exception):
+    """A message that cannot be classified, with the ERROR code to record."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def validate(data: dict[str, Any]) -> tuple[str, object]:
+    """(text, model value) of a valid message, or Rejected with the first problem found."""
+    missing = [name for name in REQUIRED_FIELDS if name not in data]
+    if missing:
+        raise Rejected(errors.FIELDS_MISSING,
+                       f"the message lacks {', '.join(missing)}; a message holds text, model and createdAt")
+    text = data["text"]
+    if not isinstance(text, str):
+        raise Rejected(errors.TEXT_NOT_STRING, f"text must be a string, got {_type_name(text)}")
+    if not text.strip():
+        raise Rejected(errors.TEXT_EMPTY, "text is empty or only whitespace; there is nothing to classify")
+    if len(text) > MAX_TEXT_CHARS:
+        raise Rejected(errors.TEXT_TOO_LONG,
+                       f"text has {len(text)} characters; the limit is {MAX_TEXT_CHARS}: split the message")
+    return text, data["model"]
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def parse_path(document: str) -> tuple[str, str]:
+    """(uid, messageId) of `users/{uid}/messages/{messageId}`, else Rejected(EVENT_PATH_UNEXPECTED)."""
+    match = MESSAGE_PATH.match(document or "")
+    if not match:
+        raise Rejected(errors.EVENT_PATH_UNEXPECTED,
+                       f"event for {document!r}, not users/{{uid}}/messages/{{messageId}}; ignored")
+    return match["uid"], match["messageId"]
+
+
+def classify(service: Service, text: str, model_value: object) -> dict[str, Any]:
+    """The `emotion` map for `text` with the model the message asked for."""
+    store = service.store
+    if store is None:
+        raise service.store_error or StoreUnavailableError("no model store configured")
+    configured = service.settings.default_model.strip()
+    default = None if configured in ("", STORE_DEFAULT) else configured
+    name, version = store.resolve(model_value, default=default)
+
+    def load() -> Any:
+        from chat_emotion.runtime import Classifier
+
+        return Classifier.load(store.fetch(name, version), threads=service.settings.threads,
+                               verify=False)  # fetch has just verified every sha256
+
+    started = time.perf_counter()
+    classifier = service.model_cache().get(f"{store.uri}|{name}@{version}", load)
+    prediction = classifier.predict([text])[0]
+    emotion: dict[str, Any] = {
+        "label": prediction.label,
+        "score": prediction.score,
+        "scores": prediction.scores,
+        "model": name,
+        "modelVersion": version,
+        "latencyMs": round((time.perf_counter() - started) * 1000.0, 2),
+    }
+    if classifier.manifest.is_multi_label:
+        emotion["labels"] = prediction.labels
+    return emotion
+
+
+def process(service: Service, event: MessageEvent) -> Outcome:
+    """Run one event to its outcome; writes through `service.repository`, logs every outcome."""
+    context = {"path": event.document, "eventId": event.event_id}
+    try:
+        parse_path(event.document)
+    except Rejected as rejected:
+        # Not our document: writing to it could clobber someone else's data. Log only.
+        logger.warn(str(rejected), code=rejected.code, **context)
+        return Outcome("SKIPPED", rejected.code)
+
+    claim: Claim = service.repository.claim(event.document, lease_s=service.settings.lease_s)
+    if claim.kind == "missing":
+        logger.warn("message deleted before it was processed; nothing to write",
+                    code=errors.MESSAGE_DELETED, **context)
+        return Outcome("SKIPPED", errors.MESSAGE_DELETED)
+    if claim.kind == "taken":
+        logger.info("duplicate delivery: the message is already claimed; nothing to do",
+                    code=errors.DUPLICATE_DELIVERY, state=claim.state, **context)
+        return Outcome("SKIPPED", errors.DUPLICATE_DELIVERY)
+
+    try:
+        text, model_value = validate(claim.data or {})
+        emotion = classify(service, text, model_value)
+    except Rejected as rejected:
+        return _fail(service, event, rejected.code, str(rejected), context)
+    except (StoreError, ArtifactError) as err:
+        return _fail(service, event, err.code, str(err), context)
+    except Exception as err:  # the last line of defence: never leave a message PROCESSING
+        logger.error("classification crashed", code=errors.INTERNAL, traceback=traceback.format_exc(),
+                     **context)
+        return _fail(service, event, errors.INTERNAL,
+                     f"internal error ({type(err).__name__}); the message was not classified", context,
+                     logged=True)
+
+    if not service.repository.complete(event.document, emotion):
+        logger.warn("message deleted while it was classified; result dropped",
+                    code=errors.MESSAGE_DELETED, **context)
+        return Outcome("SKIPPED", errors.MESSAGE_DELETED)
+    logger.info("classified", code="OK", label=emotion["label"], model=emotion["model"],
+                modelVersion=emotion["modelVersion"], latencyMs=emotion["latencyMs"], **context)
+    return Outcome("COMPLETED", None, emotion)
+
+
+def _fail(service: Service, event: MessageEvent, code: str, message: str, context: dict[str, str],
+          *, logged: bool = False) -> Outcome:
+    if not logged:
+        logger.warn(message, code=code, **context)
+    if not service.repository.fail(event.document, code, message):
+        logger.warn("message deleted before its error could be recorded", code=errors.MESSAGE_DELETED,
+                    originalCode=code, **context)
+        return Outcome("SKIPPED", errors.MESSAGE_DELETED)
+    return Outcome("ERROR", code)
+
+
+# --- the process-wide service --------------------------------------------------------------------
+
+_service: Service | None = None
+_service_key: tuple[Settings, str, str] | None = None
+_installed = False
+_lock = threading.Lock()
+
+
+def service_for(settings: Settings, event: MessageEvent) -> Service:
+    """The instance's Service, built on first use and kept warm while the settings stay the same."""
+    global _service, _service_key
+    key = (settings, event.project, event.database)
+    with _lock:
+        if _service is None or (not _installed and _service_key != key):
+            store: ModelStore | None = None
+            store_error: StoreError | None = None
+            try:
+                store = open_store(settings.model_store, base_dir=settings.base_dir)
+            except StoreError as err:
+                store_error = err
+            _service = Service(
+                repository=FirestoreRepository.for_database(event.project, event.database),
+                store=store, settings=settings, store_error=store_error)
+            _service_key = key
+        return _service
+
+
+def install(service: Service | None) -> None:
+    """Use `service` for every event in this process (tests); None goes back to the default."""
+    global _service, _service_key, _installed
+    with _lock:
+        _service, _service_key, _installed = service, None, service is not None
+
+
+def handle(event: Any, settings: Settings) -> Outcome:
+    """Entry from main.py: a firebase_functions `Event[DocumentSnapshot | None]`."""
+    message_event = MessageEvent(document=event.document, event_id=event.id, project=event.project,
+                                 database=event.database or "(default)")
+    return process(service_for(settings, message_event), message_event)

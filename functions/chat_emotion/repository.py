@@ -1,0 +1,143 @@
+"""Where messages live: the three writes the function makes, behind a small interface.
+
+The handler talks to `MessageRepository` only. Production and the emulator tier use
+`FirestoreRepository` (google-cloud-firestore, Admin privileges, so security rules do not apply);
+the unit tier swaps in a test double (tests/support/memory_repository.py) and the very same
+scenarios run against the real emulator, so the double cannot drift from Firestore.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+ClaimKind = Literal["claimed", "missing", "taken"]
+
+PROCESSING, COMPLETED, ERROR = "PROCESSING", "COMPLETED", "ERROR"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of trying to claim a message for classification.
+
+    claimed: this run owns it (status set to PROCESSING); `data` is the document as it stood.
+    missing: the document no longer exists (deleted before processing).
+    taken:   another delivery already claimed or finished it; `state` says which.
+    """
+
+    kind: ClaimKind
+    data: dict[str, Any] | None = None
+    state: str | None = None
+
+
+class MessageRepository(Protocol):
+    def claim(self, path: str, *, lease_s: float) -> Claim:
+        """Atomically set status PROCESSING unless the message has a status (younger than
+        `lease_s` when PROCESSING: an older claim belongs to a run that died, and is taken over)."""
+        ...
+
+    def complete(self, path: str, emotion: dict[str, Any]) -> bool:
+        """Set status COMPLETED and `emotion`; False when the message no longer exists."""
+        ...
+
+    def fail(self, path: str, code: str, message: str) -> bool:
+        """Set status ERROR with {code, message}; False when the message no longer exists."""
+        ...
+
+
+def claimable(status: object, now: dt.datetime, lease_s: float) -> bool:
+    """Whether a message with this `status` value may be claimed at `now` (shared by every repository)."""
+    if status is None:
+        return True
+    if not isinstance(status, dict) or status.get("state") != PROCESSING:
+        return False
+    started = status.get("startTime")
+    if not isinstance(started, dt.datetime):
+        return False
+    return (now - started).total_seconds() > lease_s
+
+
+class FirestoreRepository:
+    """Messages in Cloud Firestore through google-cloud-firestore.
+
+    Against FIRESTORE_EMULATOR_HOST the client sends `Bearer owner`, the emulator's stand-in for
+    Admin privileges; in the cloud it uses the function's service account.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @classmethod
+    def for_database(cls, project: str, database: str = "(default)") -> FirestoreRepository:
+        return cls(_client(project, database))
+
+    def claim(self, path: str, *, lease_s: float) -> Claim:
+        from google.cloud import firestore
+
+        ref = self._client.document(path)
+
+        # max_attempts: several deliveries of one event contend on one document; the losers retry,
+        # then see the winner's status and step aside.
+        @firestore.transactional
+        def run(transaction: Any) -> Claim:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return Claim("missing")
+            data = snapshot.to_dict() or {}
+            status = data.get("status")
+            if not claimable(status, dt.datetime.now(dt.UTC), lease_s):
+                return Claim("taken", data, status.get("state") if isinstance(status, dict) else None)
+            transaction.update(ref, {
+                "status": {"state": PROCESSING, "startTime": firestore.SERVER_TIMESTAMP,
+                           "updateTime": firestore.SERVER_TIMESTAMP},
+            })
+            return Claim("claimed", data)
+
+        return run(self._client.transaction(max_attempts=20))
+
+    def _update(self, path: str, fields: dict[str, Any]) -> bool:
+        from google.api_core import exceptions
+
+        try:
+            # update() requires the document to exist: a message deleted meanwhile stays deleted.
+            self._client.document(path).update(fields)
+        except exceptions.NotFound:
+            return False
+        return True
+
+    def complete(self, path: str, emotion: dict[str, Any]) -> bool:
+        from google.cloud import firestore
+
+        return self._update(path, {
+            "status.state": COMPLETED,
+            "status.updateTime": firestore.SERVER_TIMESTAMP,
+            "status.completeTime": firestore.SERVER_TIMESTAMP,
+            "emotion": emotion,
+        })
+
+    def fail(self, path: str, code: str, message: str) -> bool:
+        from google.cloud import firestore
+
+        return self._update(path, {
+            "status.state": ERROR,
+            "status.updateTime": firestore.SERVER_TIMESTAMP,
+            "status.completeTime": firestore.SERVER_TIMESTAMP,
+            "status.error": {"code": code, "message": message},
+        })
+
+
+_clients: dict[tuple[str, str], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(project: str, database: str) -> Any:
+    """One client per (project, database) per process: channels are costly to open on every event."""
+    from google.cloud import firestore
+
+    with _clients_lock:
+        key = (project, database)
+        if key not in _clients:
+            _clients[key] = firestore.Client(project=project, database=database)
+        return _clients[key]

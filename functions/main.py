@@ -1,0 +1,68 @@
+"""Cloud Functions entry points. This file only declares; the logic is in chat_emotion/.
+
+Deploy discovery imports this file with a 10 s limit, so nothing heavy is imported here:
+onnxruntime, tokenizers, numpy and the Firestore/Storage clients load on the first event.
+
+Params (set in functions/.env, functions/.env.<project>, or answered at `firebase deploy`):
+  MODEL_STORE     where models live: gs://BUCKET/PREFIX in production; a folder for the emulator
+                  and local runs (relative paths resolve against the repository root, so the
+                  default `models/store` is the store shipped with the repository).
+  DEFAULT_MODEL   what a message's `model: "default"` means: `store` (the default) follows
+                  <store>/DEFAULT; or a model reference such as `minilm` or `minilm@2026-11-25`.
+  MODEL_CACHE_MB  memory budget for models kept warm in one instance (least recently used evicted).
+  MEMORY_MB, CONCURRENCY, MIN_INSTANCES, MAX_INSTANCES  the instance shape (see docs/FUNCTION.md).
+The region and CPU count are plain options: the Python SDK takes no params for them.
+
+Only `on_document_created` is used: the function's own writes are updates, which never fire a
+created trigger, so a write-back can never trigger another classification.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from firebase_functions import firestore_fn
+from firebase_functions.params import IntParam, StringParam
+
+REGION = "us-central1"
+CPU = 1  # one vCPU: ONNX Runtime runs one intra-op thread per request, CONCURRENCY requests at once
+TIMEOUT_S = 60
+# The repository root when run from a checkout (emulator, tests); in the cloud the source folder's
+# parent holds no models, so production sets MODEL_STORE to a gs:// URI.
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+MODEL_STORE = StringParam(
+    "MODEL_STORE", default="models/store",
+    description="Model store: gs://BUCKET/PREFIX, or a folder (relative to the repository root)")
+DEFAULT_MODEL = StringParam(
+    "DEFAULT_MODEL", default="store",
+    description="Model for messages asking for 'default': 'store' follows <store>/DEFAULT, or name[@version]")
+MODEL_CACHE_MB = IntParam(
+    "MODEL_CACHE_MB", default=384, description="Memory budget (MB) for models kept warm per instance")
+MEMORY_MB = IntParam("MEMORY_MB", default=1024, description="Instance memory in MB")
+CONCURRENCY = IntParam("CONCURRENCY", default=16, description="Events one instance handles at once")
+MIN_INSTANCES = IntParam("MIN_INSTANCES", default=0, description="Instances kept warm (0: free when idle)")
+MAX_INSTANCES = IntParam("MAX_INSTANCES", default=10, description="Upper bound on instances (cost cap)")
+
+
+@firestore_fn.on_document_created(
+    document="users/{uid}/messages/{messageId}",
+    region=REGION,
+    cpu=CPU,
+    memory=MEMORY_MB,
+    concurrency=CONCURRENCY,
+    min_instances=MIN_INSTANCES,
+    max_instances=MAX_INSTANCES,
+    timeout_sec=TIMEOUT_S,
+)
+def classify_message(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:
+    """Classify a new chat message's emotion and write status + emotion back onto it."""
+    from chat_emotion.handler import Settings, handle
+
+    handle(event, Settings(
+        model_store=MODEL_STORE.value,
+        default_model=DEFAULT_MODEL.value,
+        cache_mb=MODEL_CACHE_MB.value,
+        lease_s=TIMEOUT_S * 2,
+        base_dir=BASE_DIR,
+    ))
