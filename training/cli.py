@@ -1,0 +1,398 @@
+"""`emotion-train` / `python -m training`: train, distill, export, evaluate, benchmark, publish.
+
+Heavy libraries are imported inside each command so `--help` answers at once. Settings that a CI
+job or a shell profile would rather set once have an environment twin, named in each `--help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from training.catalogue import catalogue, seed
+
+EPILOG_DATA = (
+    "DATA is a file (.txt 'text;label' lines, GoEmotions .tsv, .csv, .jsonl), a folder with "
+    "train/validation files (e.g. ../shared/data/emotion), or a hub dataset name ('emotion', "
+    "'goemotions'; needs the optional `datasets` library and network)."
+)
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name, default)
+
+
+def _threads_default() -> int | None:
+    value = _env("EMOTION_THREADS")
+    return int(value) if value else None
+
+
+def _command_line() -> str:
+    return "emotion-train " + shlex.join(sys.argv[1:])
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    s = seed()
+    p.add_argument("--data", required=True, help="training data (see below)")
+    p.add_argument(
+        "--eval-data",
+        help="evaluation data; default: the validation split of --data when it is a folder or hub name",
+    )
+    p.add_argument("--output", "-o", required=True, help="checkpoint folder to write")
+    p.add_argument(
+        "--lr", type=float, default=s.learning_rate, help="peak learning rate (default %(default)s)"
+    )
+    p.add_argument("--batch-size", type=int, default=s.batch_size, help="default %(default)s")
+    p.add_argument("--epochs", type=float, default=float(s.epochs), help="default %(default)s")
+    p.add_argument("--max-length", type=int, default=128, help="tokens per text (default %(default)s)")
+    p.add_argument("--warmup-ratio", type=float, default=0.0, help="default %(default)s")
+    p.add_argument("--weight-decay", type=float, default=0.01, help="default %(default)s")
+    p.add_argument(
+        "--threshold", type=float, default=0.30, help="multi-label sigmoid threshold (default %(default)s)"
+    )
+    p.add_argument(
+        "--no-group-by-length",
+        dest="group_by_length",
+        action="store_false",
+        help="shuffle freely instead of batching texts of similar length",
+    )
+    p.add_argument("--max-train-samples", type=int, help="train on a seeded random sample")
+    p.add_argument("--max-eval-samples", type=int, help="evaluate on a seeded random sample")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=_threads_default(),
+        help="torch CPU threads (env EMOTION_THREADS; default: torch's choice)",
+    )
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--text-column", default="text", help="CSV/JSONL text column (default %(default)s)")
+    p.add_argument("--label-column", default="label", help="CSV/JSONL label column (default %(default)s)")
+    p.add_argument("--labels", help="comma-separated label names in id order, when the data cannot say")
+    p.add_argument("--logging-steps", type=int, default=50)
+
+
+def _train_fields(args: argparse.Namespace) -> dict:
+    return dict(
+        model=args.model,
+        data=args.data,
+        eval_data=args.eval_data,
+        output_dir=args.output,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        max_length=args.max_length,
+        warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay,
+        threshold=args.threshold,
+        group_by_length=args.group_by_length,
+        max_train_samples=args.max_train_samples,
+        max_eval_samples=args.max_eval_samples,
+        threads=args.threads,
+        seed=args.seed,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        labels=args.labels.split(",") if args.labels else None,
+        logging_steps=args.logging_steps,
+        command=_command_line(),
+    )
+
+
+def _summary(info) -> None:
+    ev = info.evaluation
+    if ev:
+        print(
+            f"evaluation on {ev['dataset']} ({ev['examples']} examples): accuracy {ev['accuracy']:.4f}, "
+            f"macro-F1 {ev['macro_f1']:.4f}"
+        )
+    if info.epoch_seconds:
+        print("seconds per epoch:", ", ".join(f"{s:.0f}" for s in info.epoch_seconds))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from training.train import train
+    from training.training_args import TrainConfig
+
+    info = train(TrainConfig(**_train_fields(args)))
+    _summary(info)
+    print(f"checkpoint: {args.output}")
+
+
+def cmd_distill(args: argparse.Namespace) -> None:
+    from training.distill import distill
+    from training.training_args import DistillConfig
+
+    config = DistillConfig(
+        **_train_fields(args),
+        teacher=args.teacher,
+        temperature=args.temperature,
+        alpha=args.alpha,
+        layers=args.layers,
+        hidden=args.hidden,
+        heads=args.heads,
+        intermediate=args.intermediate,
+        tokenizer=args.tokenizer,
+        vocab_size=args.vocab_size,
+    )
+    info = distill(config)
+    _summary(info)
+    teacher = info.distillation or {}
+    if "teacher_evaluation" in teacher:
+        tev = teacher["teacher_evaluation"]
+        print(f"teacher on the same data: accuracy {tev['accuracy']:.4f}, macro-F1 {tev['macro_f1']:.4f}")
+    print(f"student checkpoint: {args.output}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from training.export import ExportOptions, export
+
+    options = ExportOptions(
+        checkpoint=args.checkpoint,
+        output_dir=args.output,
+        name=args.name,
+        version=args.version,
+        quantization="fp32" if args.fp32 else "int8",
+        tolerance=args.tolerance,
+        min_agreement=args.min_agreement,
+        eval_data=args.eval_data,
+        max_eval_samples=args.max_eval_samples,
+        optimize=not args.no_optimize,
+        opset=args.opset,
+        threads=args.threads,
+        command=_command_line(),
+    )
+    manifest = export(options)
+    ev = manifest.evaluation
+    print(
+        f"wrote {args.output}: {manifest.ref} ({manifest.quantization})"
+        + (f", accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f}" if "accuracy" in ev else "")
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from training.evaluate import evaluate, format_report
+
+    report = evaluate(
+        args.model,
+        args.data,
+        split=args.split,
+        max_samples=args.max_samples,
+        threads=args.threads,
+        batch_size=args.batch_size,
+    )
+    print(format_report(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+
+
+def cmd_benchmark(args: argparse.Namespace) -> None:
+    from training.benchmark import BenchmarkOptions, run_benchmark
+
+    models = dict(item.split("=", 1) if "=" in item else (Path(item).name, item) for item in args.model)
+    options = BenchmarkOptions(
+        models=models,
+        data=args.data,
+        output_dir=args.output,
+        variants=tuple(args.variants.split(",")),
+        threads=tuple(int(t) for t in args.threads.split(",")),
+        max_samples=args.max_samples,
+        latency_samples=args.latency_samples,
+        command=_command_line(),
+    )
+    table = run_benchmark(options)
+    print(table)
+
+
+def cmd_publish(args: argparse.Namespace) -> None:
+    from training.publish import publish
+
+    where = publish(
+        args.artifact, args.store, name=args.name, version=args.version, make_default=args.default
+    )
+    print(f"published {where}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    names = ", ".join(sorted(catalogue()))
+    parser = argparse.ArgumentParser(
+        prog="emotion-train",
+        description="Fine-tune, distil, export (ONNX int8), evaluate, benchmark and publish the emotion "
+        "classifiers the Cloud Function serves.",
+        epilog="Typical flow: train → export → evaluate → publish. See `emotion-train COMMAND --help`.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable, help_: str, description: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_,
+            description=description,
+            epilog=EPILOG_DATA,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command(
+        "train",
+        cmd_train,
+        "fine-tune a classifier",
+        f"Fine-tune a sequence classifier with the Hugging Face Trainer. MODEL is a catalogue name "
+        f"({names}), a local model folder or a hub id. Writes a checkpoint folder (weights, "
+        "tokenizer, training.json with the per-epoch times and the final evaluation). "
+        "Example: emotion-train train minilm --data ../shared/data/emotion -o runs/minilm --epochs 3",
+    )
+    p.add_argument("model", help="catalogue name, model folder or hub id")
+    _add_train_options(p)
+
+    p = command(
+        "distill",
+        cmd_distill,
+        "distil a teacher into a small student",
+        "Knowledge distillation: the teacher's temperature-softened logits (plus the true labels, "
+        "weighted by 1-alpha) train a smaller student. MODEL is an architecture to build small from "
+        "scratch (bert, distilbert, roberta, electra, mobilebert; sized by --layers/--hidden) or a "
+        "model folder / hub id. Reports the student's and the teacher's scores. Example: emotion-train "
+        "distill bert --teacher runs/minilm --data ../shared/data/emotion -o runs/bert-student",
+    )
+    p.add_argument("model", help="student architecture or model")
+    p.add_argument("--teacher", required=True, help="fine-tuned teacher checkpoint folder")
+    p.add_argument("--temperature", type=float, default=2.0, help="softening temperature T")
+    p.add_argument("--alpha", type=float, default=0.5, help="weight of the distillation loss (0..1)")
+    p.add_argument("--layers", type=int, default=4, help="student layers (built from scratch)")
+    p.add_argument("--hidden", type=int, default=128, help="student hidden size")
+    p.add_argument("--heads", type=int, default=2, help="student attention heads")
+    p.add_argument("--intermediate", type=int, default=512, help="student feed-forward size")
+    p.add_argument(
+        "--tokenizer",
+        choices=("own", "teacher"),
+        default="own",
+        help="train a tokenizer on the data (WordPiece, or byte-level BPE for roberta) or reuse "
+        "the teacher's",
+    )
+    p.add_argument("--vocab-size", type=int, default=8000, help="vocabulary of an own tokenizer")
+    _add_train_options(p)
+    p.set_defaults(lr=5e-4)
+
+    p = command(
+        "export",
+        cmd_export,
+        "write an ONNX model artifact (int8 by default)",
+        "Export a checkpoint to a model artifact folder: model.onnx (fused by ONNX Runtime's "
+        "transformer optimizer where it applies, dynamic int8 unless --fp32), tokenizer.json and "
+        "manifest.json (labels, problem type, threshold, sha256, evaluation, the command). The "
+        "artifact is checked through the function's runtime against the torch model: if the mean "
+        "absolute probability difference exceeds --tolerance, or the decisions agree on fewer texts "
+        "than --min-agreement, nothing is written. Example: emotion-train export runs/minilm "
+        "-o runs/export/minilm --eval-data ../shared/data/emotion",
+    )
+    p.add_argument("checkpoint", help="checkpoint folder written by train or distill")
+    p.add_argument(
+        "--output", "-o", required=True, help="artifact folder to write (must not exist or be empty)"
+    )
+    p.add_argument("--name", help="catalogue name recorded in the manifest (default: the base's name)")
+    p.add_argument("--version", help="version (default: UTC date and time, e.g. 2026-11-25.1042)")
+    p.add_argument("--fp32", action="store_true", help="keep float32 weights (no quantization)")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="max mean absolute probability difference vs torch (default 0.03 int8, 1e-4 fp32)",
+    )
+    p.add_argument(
+        "--min-agreement",
+        type=float,
+        default=None,
+        help="min share of texts with the same decision as torch (default 0.97 int8, 0.999 fp32)",
+    )
+    p.add_argument(
+        "--eval-data",
+        help="data to check drift on and record in the manifest (its validation "
+        "split); without it a built-in set of sentences checks drift",
+    )
+    p.add_argument("--max-eval-samples", type=int, help="evaluate on a seeded random sample")
+    p.add_argument("--no-optimize", action="store_true", help="skip ONNX Runtime's transformer fusion")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--threads", type=int, default=_threads_default(), help="env EMOTION_THREADS")
+
+    p = command(
+        "evaluate",
+        cmd_evaluate,
+        "score a checkpoint or an artifact",
+        "Accuracy, macro-F1, per-label precision/recall/F1, confusion matrix and time per message "
+        "for a torch checkpoint or an exported artifact (run through the Cloud Function's own "
+        "runtime, chat_emotion.runtime). Example: emotion-train evaluate models/store/minilm/LATEST "
+        "--data ../shared/data/emotion",
+    )
+    p.add_argument(
+        "model", help="checkpoint folder, artifact folder, or a store reference STORE/NAME[/VERSION]"
+    )
+    p.add_argument("--data", required=True, help="evaluation data")
+    p.add_argument(
+        "--split",
+        default="validation",
+        choices=("train", "validation", "test"),
+        help="split when DATA is a folder or hub name",
+    )
+    p.add_argument("--max-samples", type=int, help="a seeded random sample of the data")
+    p.add_argument("--batch-size", type=int, default=32, help="texts per inference call")
+    p.add_argument("--threads", type=int, default=_threads_default(), help="env EMOTION_THREADS")
+    p.add_argument("--json", help="also write the full report to this JSON file")
+
+    p = command(
+        "benchmark",
+        cmd_benchmark,
+        "compare models × variants × threads",
+        "For each model, variant (torch-fp32, onnx-fp32, onnx-int8) and thread count, in a fresh "
+        "process each: accuracy, macro-F1, file size, cold start (process start → first prediction), "
+        "p50/p95 latency at batch 1, throughput, peak RSS. Writes benchmark.md, benchmark.csv, "
+        "per_label_f1.md (rows: labels, columns: models, the seed study's layout) and PNG plots. "
+        "MODEL is NAME=CHECKPOINT_DIR (ONNX variants are exported on the fly into OUTPUT), repeatable. "
+        "Example: emotion-train benchmark --model minilm=runs/minilm --data ../shared/data/emotion "
+        "-o runs/bench",
+    )
+    p.add_argument("--model", action="append", required=True, help="NAME=CHECKPOINT_DIR (repeatable)")
+    p.add_argument("--data", required=True, help="evaluation data (validation split)")
+    p.add_argument("--output", "-o", required=True, help="folder for the tables, plots and exports")
+    p.add_argument("--variants", default="torch-fp32,onnx-fp32,onnx-int8", help="comma-separated")
+    p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    p.add_argument("--max-samples", type=int, default=2000, help="texts scored for accuracy")
+    p.add_argument("--latency-samples", type=int, default=200, help="batch-1 calls timed for p50/p95")
+
+    p = command(
+        "publish",
+        cmd_publish,
+        "copy an artifact into a model store",
+        "Copy an exported artifact into a model store (a folder, or gs://BUCKET/PREFIX), verifying "
+        "sha256, as NAME/VERSION/, update NAME/LATEST, and with --default write DEFAULT. "
+        "Example: emotion-train publish runs/export/minilm --store models/store --default",
+    )
+    p.add_argument("artifact", help="artifact folder written by export")
+    p.add_argument(
+        "--store",
+        default=_env("MODEL_STORE", "models/store"),
+        help="model store folder or gs:// URI (env MODEL_STORE)",
+    )
+    p.add_argument("--name", help="override the manifest's name")
+    p.add_argument("--version", help="override the manifest's version")
+    p.add_argument("--default", action="store_true", help="make this model the store's default")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (ValueError, OSError, RuntimeError) as err:
+        print(f"emotion-train {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

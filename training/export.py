@@ -1,0 +1,349 @@
+"""Export a checkpoint to a model artifact (DESIGN.md's contract, `chat_emotion.artifact`).
+
+    torch ──torch.onnx.export (TorchScript exporter, eager attention)──▶ model.onnx (fp32)
+          ──onnxruntime.transformers.optimizer (attention / LayerNorm / GELU fusion)──▶ fused fp32
+          ──onnxruntime.quantization.quantize_dynamic (int8 weights)──▶ model.onnx (int8, the default)
+
+The artifact is then loaded through the Cloud Function's own runtime (`chat_emotion.runtime`) and its
+probabilities compared with the torch model's on the evaluation texts. If they drift beyond the
+tolerance nothing is written: the staging folder is removed and the command fails with the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.catalogue import catalogue
+from training.checkpoint import CheckpointInfo, load_checkpoint, torch_logits
+from training.data import TextDataset, load_dataset
+from training.metrics import classification_metrics, decisions, probabilities
+
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+# Drift defaults: int8 moves probabilities a little everywhere; fp32 must match torch to rounding.
+DEFAULT_TOLERANCE = {"int8": 0.03, "fp32": 1e-4}
+"""Largest allowed mean absolute difference of the probabilities (over texts and labels)."""
+DEFAULT_MIN_AGREEMENT = {"int8": 0.97, "fp32": 0.999}
+"""Smallest allowed share of texts whose decision (top label, or label set) equals torch's."""
+
+# Checks drift when no evaluation data is given: short and long, every emotion, some noise.
+PROBE_TEXTS = [
+    "i feel so happy today",
+    "i am really sad and lonely",
+    "this makes me so angry",
+    "i am scared of what comes next",
+    "wow i did not expect that at all",
+    "i love you so much",
+    "i feel like nothing i do matters anymore and i cannot explain why to anyone around me",
+    "ok",
+    "the meeting is at 3pm",
+    "i feel strangely calm about the exam tomorrow",
+    "im furious that they cancelled without telling anyone",
+    "what a lovely surprise party!!!",
+    "i feel terrified walking home alone at night",
+    "i am grateful for my friends",
+    "i feel a bit disappointed but i will be fine",
+    "honestly i feel amazed by how kind people were",
+]
+
+
+class DriftError(RuntimeError):
+    """The exported model's predictions differ from the source model's beyond the tolerance."""
+
+
+@dataclass(kw_only=True)
+class ExportOptions:
+    """Settings for one export."""
+
+    checkpoint: str
+    output_dir: str
+    name: str | None = None
+    """Catalogue name for the manifest; default: the base's catalogue name or architecture."""
+    version: str | None = None
+    """Default: UTC date and time, `YYYY-MM-DD.HHMM`."""
+    quantization: str = "int8"
+    tolerance: float | None = None
+    """Mean absolute probability difference allowed; default DEFAULT_TOLERANCE[quantization]."""
+    min_agreement: float | None = None
+    eval_data: str | None = None
+    max_eval_samples: int | None = None
+    optimize: bool = True
+    opset: int = 17
+    threads: int | None = None
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        if self.quantization not in DEFAULT_TOLERANCE:
+            raise ValueError(f"quantization must be 'int8' or 'fp32', got {self.quantization!r}")
+        self.tolerance = DEFAULT_TOLERANCE[self.quantization] if self.tolerance is None else self.tolerance
+        if self.min_agreement is None:
+            self.min_agreement = DEFAULT_MIN_AGREEMENT[self.quantization]
+        if not 0.0 < self.tolerance < 1.0:
+            raise ValueError(f"tolerance must be in (0, 1), got {self.tolerance}")
+        if not 0.0 < self.min_agreement <= 1.0:
+            raise ValueError(f"min_agreement must be in (0, 1], got {self.min_agreement}")
+        if not 11 <= self.opset <= 20:
+            raise ValueError(f"opset must be between 11 and 20, got {self.opset}")
+        out = Path(self.output_dir)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ValueError(f"{out} already exists and is not an empty folder: choose a new --output")
+
+
+def default_name(info: CheckpointInfo) -> str:
+    for name, entry in catalogue().items():
+        if info.base_checkpoint in (entry.checkpoint, str(entry.local_dir())):
+            return name
+    return info.architecture
+
+
+def export_onnx(model, tokenizer, path: Path, opset: int) -> list[str]:
+    """TorchScript-export `model` to `path` with dynamic batch and sequence axes; return the input names."""
+    import torch
+
+    names = [n for n in ONNX_INPUTS if n in tokenizer.model_input_names]
+    sample = tokenizer(
+        ["a short text", "a somewhat longer text to export with"], padding=True, return_tensors="pt"
+    )
+
+    class Logits(torch.nn.Module):
+        """Positional inputs in `names` order → logits only (the artifact contract's one output)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.model(**dict(zip(names, inputs, strict=True))).logits
+
+    axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
+    with torch.inference_mode():
+        torch.onnx.export(
+            Logits().eval(),
+            tuple(sample[n] for n in names),
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
+    return names
+
+
+def fuse(source: Path, target: Path, config) -> dict[str, int]:
+    """ONNX Runtime's transformer optimizer (attention, LayerNorm, GELU, embedding fusion); the fused
+    operator counts, empty when nothing applied."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    heads = getattr(config, "num_attention_heads", 0)
+    hidden = getattr(config, "hidden_size", 0)
+    if config.model_type == "mobilebert":
+        hidden = getattr(config, "true_hidden_size", hidden)  # attention runs on the bottleneck width
+    optimized = optimize_model(str(source), model_type="bert", num_heads=heads, hidden_size=hidden)
+    optimized.save_model_to_file(str(target))
+    return {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+
+
+def quantize(source: Path, target: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # Fused contrib operators (Attention, SkipLayerNormalization) defeat ONNX shape inference; telling
+    # the quantizer that untyped tensors are float lets it quantize their MatMuls anyway.
+    quantize_dynamic(
+        str(source),
+        str(target),
+        weight_type=QuantType.QInt8,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def write_tokenizer(tokenizer, path: Path, max_length: int) -> None:
+    """The fast tokenizer's `tokenizers` JSON, truncating at max_length and padding with its own pad token."""
+    backend = tokenizer.backend_tokenizer
+    backend.enable_truncation(max_length=max_length)
+    pad = tokenizer.pad_token or "[PAD]"
+    backend.enable_padding(pad_id=tokenizer.convert_tokens_to_ids(pad), pad_token=pad)
+    backend.save(str(path))
+
+
+def drift(
+    torch_probs: np.ndarray, onnx_probs: np.ndarray, multi_label: bool, threshold: float | None
+) -> dict[str, float]:
+    """How far the artifact's probabilities are from torch's."""
+    diff = np.abs(torch_probs - onnx_probs)
+    a, b = decisions(torch_probs, multi_label, threshold), decisions(onnx_probs, multi_label, threshold)
+    same = (a == b).all(axis=-1) if multi_label else a == b
+    return {
+        "mean_abs_prob_diff": float(diff.mean()),
+        "max_abs_prob_diff": float(diff.max()),
+        "decision_agreement": float(same.mean()),
+        "texts": int(len(torch_probs)),
+    }
+
+
+def latency_ms(classifier, texts: list[str], calls: int = 100) -> dict[str, float]:
+    """Batch-1 latency through the runtime, after one warm-up call."""
+    classifier.predict(texts[:1])
+    samples = []
+    for text in (texts * (calls // max(1, len(texts)) + 1))[:calls]:
+        started = time.perf_counter()
+        classifier.predict([text])
+        samples.append((time.perf_counter() - started) * 1000)
+    return {
+        "latency_ms_p50": float(np.percentile(samples, 50)),
+        "latency_ms_p95": float(np.percentile(samples, 95)),
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+def export(options: ExportOptions):
+    """Export, check drift through the runtime, and (only if it passes) write the artifact folder.
+
+    Returns the written `chat_emotion.artifact.Manifest`; raises DriftError when it does not pass.
+    """
+    from chat_emotion.artifact import MODEL_FILE, TOKENIZER_FILE, build_manifest
+    from chat_emotion.runtime import Classifier
+
+    model, tokenizer, info = load_checkpoint(options.checkpoint, options.threads)
+    multi = info.problem_type == "multi_label_classification"
+    evaluation: TextDataset | None = None
+    if options.eval_data:
+        evaluation = load_dataset(options.eval_data, "validation", label_names=info.labels)
+        evaluation = evaluation.head(options.max_eval_samples)
+    texts = evaluation.texts if evaluation else PROBE_TEXTS
+    name = options.name or default_name(info)
+    version = options.version or datetime.now(UTC).strftime("%Y-%m-%d.%H%M")
+    out = Path(options.output_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as work_dir:
+        work = Path(work_dir)
+        staged = work / "artifact"
+        staged.mkdir()
+        print(f"exporting {options.checkpoint} to ONNX (opset {options.opset})")
+        input_names = export_onnx(model, tokenizer, work / "raw.onnx", options.opset)
+        fp32 = work / "raw.onnx"
+        fusions: dict[str, int] = {}
+        if options.optimize:
+            fusions = fuse(work / "raw.onnx", work / "fused.onnx", model.config)
+            fp32 = work / "fused.onnx"
+            print(f"fused operators: {fusions or 'none'}")
+        if options.quantization == "int8":
+            quantize(fp32, staged / MODEL_FILE)
+        else:
+            shutil.copyfile(fp32, staged / MODEL_FILE)
+        write_tokenizer(tokenizer, staged / TOKENIZER_FILE, info.max_length)
+
+        fields: dict[str, Any] = dict(
+            name=name,
+            version=version,
+            architecture=info.architecture,
+            base_checkpoint=info.base_checkpoint,
+            labels=list(info.labels),
+            problem_type=info.problem_type,
+            threshold=info.threshold,
+            max_length=info.max_length,
+            quantization=options.quantization,
+            input_names=input_names,
+        )
+        build_manifest(staged, **fields)
+        classifier = Classifier.load(staged, threads=options.threads or 1)
+
+        print(f"checking drift on {len(texts)} texts (torch vs the function's runtime)")
+        torch_probs = probabilities(
+            torch_logits(model, tokenizer, texts, info.max_length, progress=True), multi
+        )
+        onnx_probs = probabilities(_runtime_logits(classifier, texts), multi)
+        measured = drift(torch_probs, onnx_probs, multi, info.threshold)
+        print(json.dumps(measured))
+        if (
+            measured["mean_abs_prob_diff"] > options.tolerance
+            or measured["decision_agreement"] < options.min_agreement
+        ):
+            raise DriftError(
+                f"refusing to write {out}: the {options.quantization} model drifts from torch "
+                f"(mean |Δp| {measured['mean_abs_prob_diff']:.4f} > {options.tolerance} or agreement "
+                f"{measured['decision_agreement']:.4f} < {options.min_agreement})"
+                "; try --fp32 or --no-optimize"
+            )
+
+        evaluation_fields: dict[str, Any] = {"drift": measured, **latency_ms(classifier, texts[:50])}
+        if evaluation is not None:
+            scores = classification_metrics(
+                evaluation.targets(),
+                decisions(onnx_probs, multi, info.threshold),
+                evaluation.label_names,
+                multi,
+            )
+            torch_scores = classification_metrics(
+                evaluation.targets(),
+                decisions(torch_probs, multi, info.threshold),
+                evaluation.label_names,
+                multi,
+            )
+            evaluation_fields |= {
+                "dataset": evaluation.source,
+                "split": "validation",
+                "examples": len(evaluation),
+                "accuracy": scores["accuracy"],
+                "macro_f1": scores["macro_f1"],
+                "per_label_f1": scores["per_label_f1"],
+                "confusion_matrix": scores["confusion_matrix"],
+                "source_accuracy": torch_scores["accuracy"],
+                "source_macro_f1": torch_scores["macro_f1"],
+            }
+        fields["evaluation"] = evaluation_fields
+        fields["provenance"] = {
+            "command": options.command,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "git_commit": _git_commit(),
+            "training_command": info.command,
+            "training_dataset": info.dataset,
+            "hyperparameters": info.hyperparameters,
+            "epoch_seconds": info.epoch_seconds,
+            "training_history": info.history,
+            "distillation": info.distillation,
+            "export": {
+                "opset": options.opset,
+                "exporter": "torch.onnx.export(dynamo=False)",
+                "optimizer": "onnxruntime.transformers.optimizer" if options.optimize else None,
+                "fused_operators": fusions,
+                "tolerance": options.tolerance,
+                "min_agreement": options.min_agreement,
+                "model_bytes": (staged / MODEL_FILE).stat().st_size,
+            },
+        }
+        manifest = build_manifest(staged, **fields)
+        out.mkdir(parents=True, exist_ok=True)
+        for item in staged.iterdir():
+            shutil.move(str(item), out / item.name)
+    return manifest
+
+
+def _runtime_logits(classifier, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    """Logits from the runtime in input order, batched like Classifier.predict."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), len(classifier.labels)), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        out[chunk] = classifier.logits([texts[i] for i in chunk])
+    return out

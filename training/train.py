@@ -1,0 +1,232 @@
+"""Fine-tune a sequence classifier with the Hugging Face Trainer (CUDA when present, CPU otherwise).
+
+The Trainer keeps torchrun / accelerate multi-GPU working unchanged; on CPU, group-by-length
+batching keeps padding (and time) low on short texts.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from training.catalogue import resolve_checkpoint
+from training.checkpoint import CheckpointInfo
+from training.data import MULTI, TextDataset, load_dataset
+from training.metrics import classification_metrics, decisions, probabilities
+from training.training_args import TrainConfig
+
+
+class EncodedDataset(Dataset):
+    """Tokenized texts with their targets, in the form the Trainer's collator pads."""
+
+    def __init__(
+        self, tokenizer, data: TextDataset, max_length: int, extra: dict[str, np.ndarray] | None = None
+    ) -> None:
+        encoded = tokenizer(data.texts, truncation=True, max_length=max_length)
+        targets = data.targets()
+        self.rows: list[dict[str, Any]] = []
+        for i in range(len(data)):
+            row = {key: encoded[key][i] for key in encoded}
+            row["labels"] = targets[i].tolist()
+            for key, values in (extra or {}).items():
+                row[key] = values[i].tolist()
+            self.rows.append(row)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.rows[index]
+
+
+def load_data(config: TrainConfig) -> tuple[TextDataset, TextDataset | None]:
+    """Training and evaluation sets, sampled as the config asks; the evaluation set uses the
+    training set's label order."""
+    train = load_dataset(
+        config.data,
+        "train",
+        label_names=config.labels,
+        text_column=config.text_column,
+        label_column=config.label_column,
+    )
+    eval_source = config.eval_data
+    if eval_source is None and (Path(config.data).is_dir() or not Path(config.data).exists()):
+        eval_source = config.data
+    evaluation = None
+    if eval_source is not None:
+        evaluation = load_dataset(
+            eval_source,
+            "validation",
+            label_names=train.label_names,
+            text_column=config.text_column,
+            label_column=config.label_column,
+        )
+        evaluation = evaluation.head(config.max_eval_samples, seed=config.seed)
+    return train.head(config.max_train_samples, seed=config.seed), evaluation
+
+
+def metrics_fn(data: TextDataset, threshold: float):
+    """The Trainer's compute_metrics: accuracy and macro-F1 from evaluation logits."""
+
+    def compute(prediction) -> dict[str, float]:
+        logits = (
+            prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        )
+        probs = probabilities(logits, data.is_multi_label)
+        scores = classification_metrics(
+            data.targets(),
+            decisions(probs, data.is_multi_label, threshold),
+            data.label_names,
+            data.is_multi_label,
+        )
+        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+
+    return compute
+
+
+def trainer_arguments(config: TrainConfig, has_eval: bool, **overrides: Any):
+    from transformers import TrainingArguments
+
+    options: dict[str, Any] = dict(
+        output_dir=str(Path(config.output_dir) / "trainer"),
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=max(64, config.batch_size),
+        num_train_epochs=config.epochs,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        optim="adamw_torch",
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        eval_strategy="epoch" if has_eval else "no",
+        save_strategy="no",
+        logging_strategy="steps",
+        logging_steps=config.logging_steps,
+        report_to="none",
+        seed=config.seed,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=False,
+    )
+    options.update(overrides)
+    return TrainingArguments(**options)
+
+
+def epoch_timer(seconds: list[float], history: list[dict[str, Any]]):
+    """A TrainerCallback recording wall time per epoch and each epoch's evaluation."""
+    from transformers import TrainerCallback
+
+    class EpochTimer(TrainerCallback):
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            seconds.append(round(time.perf_counter() - self.start, 1))
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if metrics:
+                history.append(
+                    {
+                        "epoch": round(state.epoch or 0.0, 2),
+                        **{k.removeprefix("eval_"): v for k, v in metrics.items()},
+                    }
+                )
+
+    return EpochTimer()
+
+
+def finish_checkpoint(
+    trainer, tokenizer, config: TrainConfig, info: CheckpointInfo, evaluation: TextDataset | None
+) -> CheckpointInfo:
+    """Save model + tokenizer + training.json, with a final full evaluation when there is one."""
+    from training.checkpoint import torch_logits
+
+    out = Path(config.output_dir)
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    if evaluation is not None:
+        model = trainer.model.eval()
+        logits = torch_logits(model.cpu(), tokenizer, evaluation.texts, config.max_length, progress=True)
+        probs = probabilities(logits, evaluation.is_multi_label)
+        info.evaluation = {
+            "dataset": evaluation.source,
+            "examples": len(evaluation),
+            **classification_metrics(
+                evaluation.targets(),
+                decisions(probs, evaluation.is_multi_label, info.threshold),
+                evaluation.label_names,
+                evaluation.is_multi_label,
+            ),
+        }
+    info.write(out)
+    return info
+
+
+def train(config: TrainConfig) -> CheckpointInfo:
+    """Fine-tune `config.model` on `config.data`; write the checkpoint to `config.output_dir`."""
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+    )
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    source, base = resolve_checkpoint(config.model)
+    if Path(source).is_dir():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    train_set, eval_set = load_data(config)
+    labels = list(train_set.label_names)
+    problem = train_set.problem_type
+    print(
+        f"train: {len(train_set)} examples, {len(labels)} labels ({problem}); "
+        f"eval: {len(eval_set) if eval_set else 0}; base: {base}"
+    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={n: i for i, n in enumerate(labels)},
+            problem_type=problem,
+            attn_implementation="eager",
+            ignore_mismatched_sizes=True,
+        )
+    except OSError as err:
+        raise RuntimeError(
+            f"cannot load {source!r}: {err}. Offline, use a catalogue name with local weights "
+            "('minilm') or a model folder"
+        ) from err
+    threshold = config.threshold if problem == MULTI else None
+    info = CheckpointInfo(
+        base_checkpoint=base,
+        architecture=model.config.model_type,
+        labels=labels,
+        problem_type=problem,
+        threshold=threshold,
+        max_length=config.max_length,
+        dataset=train_set.source,
+        command=config.command,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        hyperparameters={k: v for k, v in config.to_dict().items() if k not in ("command", "extra")},
+    )
+    trainer = Trainer(
+        model=model,
+        args=trainer_arguments(config, eval_set is not None),
+        train_dataset=EncodedDataset(tokenizer, train_set, config.max_length),
+        eval_dataset=EncodedDataset(tokenizer, eval_set, config.max_length) if eval_set else None,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=metrics_fn(eval_set, config.threshold) if eval_set else None,
+        callbacks=[epoch_timer(info.epoch_seconds, info.history)],
+    )
+    trainer.train()
+    return finish_checkpoint(trainer, tokenizer, config, info, eval_set)

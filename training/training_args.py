@@ -1,0 +1,153 @@
+"""Settings for `train` and `distill`: keyword-only dataclasses that validate themselves.
+
+Defaults are the seed study's (models/catalogue.json): learning rate 5e-5, batch 16, 4 epochs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from training.catalogue import seed
+from training.data import GOEMOTIONS_THRESHOLD
+
+_SEED = seed()
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    """Everything one fine-tuning run needs."""
+
+    model: str
+    """Catalogue name, local model folder or hub id to start from."""
+    data: str
+    """Training data: a file, a folder (its `train` split) or a hub dataset name."""
+    output_dir: str
+    """Where the fine-tuned checkpoint (a Hugging Face model folder) is written."""
+    eval_data: str | None = None
+    """Evaluation data; default: the `validation` split of `data` when `data` is a folder or hub name."""
+    learning_rate: float = _SEED.learning_rate
+    """AdamW peak learning rate (linear decay)."""
+    batch_size: int = _SEED.batch_size
+    """Examples per optimisation step (per device)."""
+    epochs: float = float(_SEED.epochs)
+    """Passes over the training data."""
+    max_length: int = 128
+    """Tokens per text after truncation, special tokens included."""
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.0
+    """Fraction of the steps spent warming the learning rate up."""
+    threshold: float = GOEMOTIONS_THRESHOLD
+    """Multi-label only: a label is on when its sigmoid is >= threshold."""
+    group_by_length: bool = True
+    """Batch texts of similar length together (halves CPU time on short texts)."""
+    max_train_samples: int | None = None
+    """Train on a seeded random sample of this many rows (quick runs)."""
+    max_eval_samples: int | None = None
+    threads: int | None = None
+    """torch CPU threads; None leaves torch's default."""
+    seed: int = 42
+    text_column: str = "text"
+    label_column: str = "label"
+    labels: list[str] | None = None
+    """Label names in id order, when the data cannot say (multi-label JSONL, integer CSV labels)."""
+    logging_steps: int = 50
+    command: str = ""
+    """The command line that started the run, recorded in the checkpoint and manifest."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ValueError(
+                "model is required: a catalogue name (e.g. 'minilm'), a model folder or a hub id"
+            )
+        if not self.data:
+            raise ValueError(
+                "data is required: a file, a folder such as ../shared/data/emotion, or 'emotion'"
+            )
+        if not self.output_dir:
+            raise ValueError("output_dir is required: the folder the checkpoint is written to")
+        _positive("learning_rate", self.learning_rate)
+        if self.learning_rate > 1.0:
+            raise ValueError(f"learning_rate {self.learning_rate} is far too large; the seed uses 5e-5")
+        _positive_int("batch_size", self.batch_size)
+        _positive("epochs", self.epochs)
+        _positive_int("max_length", self.max_length)
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
+        if not 0.0 <= self.weight_decay < 1.0:
+            raise ValueError(f"weight_decay must be in [0, 1), got {self.weight_decay}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        for name in ("max_train_samples", "max_eval_samples", "threads"):
+            value = getattr(self, name)
+            if value is not None:
+                _positive_int(name, value)
+        _positive_int("logging_steps", self.logging_steps)
+        if (
+            self.labels is not None
+            and len(set(self.labels)) != len(self.labels)
+            or (self.labels is not None and len(self.labels) < 2)
+        ):
+            raise ValueError(f"labels must be two or more distinct names, got {self.labels}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(kw_only=True)
+class DistillConfig(TrainConfig):
+    """Knowledge distillation: a fine-tuned teacher's softened logits train a smaller student.
+
+    loss = alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * CE(student, labels)
+    (sigmoid / binary cross-entropy in place of softmax / KL for multi-label data).
+    `model` is the student: an architecture name built small from scratch (`--layers`, `--hidden`),
+    or a catalogue name / folder / hub id to start from pretrained weights.
+    """
+
+    teacher: str
+    """Fine-tuned teacher checkpoint folder (written by `train`)."""
+    temperature: float = 2.0
+    alpha: float = 0.5
+    """Weight of the distillation term; 1 - alpha weighs the hard-label loss."""
+    layers: int = 4
+    hidden: int = 128
+    heads: int = 2
+    intermediate: int = 512
+    tokenizer: str = "own"
+    """`own`: train a WordPiece (BERT family) or byte-level BPE (RoBERTa) tokenizer on the training
+    texts; `teacher`: reuse the teacher's tokenizer (WordPiece students only)."""
+    vocab_size: int = 8000
+    """Vocabulary of an `own` tokenizer."""
+    teacher_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.teacher:
+            raise ValueError("teacher is required: a checkpoint folder written by `emotion-train train`")
+        _positive("temperature", self.temperature)
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1] (1 = distillation only), got {self.alpha}")
+        for name in ("layers", "hidden", "heads", "intermediate", "vocab_size", "teacher_batch_size"):
+            _positive_int(name, getattr(self, name))
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+        if self.tokenizer not in ("own", "teacher"):
+            raise ValueError(f"tokenizer must be 'own' or 'teacher', got {self.tokenizer!r}")
+        if self.vocab_size < 200:
+            raise ValueError(
+                f"vocab_size {self.vocab_size} is too small to hold the byte alphabet; use >= 200"
+            )
+
+
+def _positive(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def _positive_int(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
