@@ -21,6 +21,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from chat_emotion.artifact import (
     ARTIFACT_FILES,
@@ -232,6 +233,10 @@ class LocalStore(ModelStore):
         super().__init__(**kwargs)
         self.root = Path(root).resolve()
         self.uri = str(self.root)
+
+    def publish(self, artifact_dir: str | Path, **kwargs: Any) -> Manifest:
+        self.root.mkdir(parents=True, exist_ok=True)  # publishing is how a new store comes to be
+        return super().publish(artifact_dir, **kwargs)
 
     def _check_root(self) -> None:
         if not self.root.is_dir():

@@ -1,0 +1,296 @@
+"""The real entry point (functions/main.py:classify_message) through functions-framework's test
+client, with real protobuf CloudEvents, for success, every bad input, and duplicates.
+
+Every scenario runs twice: against the in-memory repository (unit tier, no server) and against
+FirestoreRepository on the official Firestore emulator (`emulator` marker). Same assertions, so the
+in-memory double is held to Firestore's behaviour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chat_emotion import errors, handler
+from chat_emotion.handler import Service, Settings
+from chat_emotion.repository import FirestoreRepository
+from chat_emotion.store import LocalStore
+
+from tests.function.conftest import PROJECT, UNUSED_FIRESTORE, log_entries
+from tests.support.cloudevents import created_event
+from tests.support.memory_repository import MemoryRepository
+from tests.support.tiny_model import MULTI_LABELS, SINGLE_LABELS
+
+PATH = "users/alice/messages/m1"
+
+
+@dataclass
+class Backend:
+    name: str
+    repository: Any
+    create: Callable[[str, dict[str, Any]], None]
+    get: Callable[[str], dict[str, Any] | None]
+
+
+@pytest.fixture(params=["memory", pytest.param("firestore", marks=pytest.mark.emulator)])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    if request.param == "memory":
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", UNUSED_FIRESTORE)
+        repo = MemoryRepository()
+        return Backend("memory", repo, repo.create, repo.get)
+    emulator = request.getfixturevalue("firestore")  # the session's emulator, emptied for this test
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", emulator.host)
+    from google.cloud import firestore
+
+    client = firestore.Client(project=PROJECT)
+
+    def get(path: str) -> dict[str, Any] | None:
+        snapshot = client.document(path).get()
+        return snapshot.to_dict() if snapshot.exists else None
+
+    return Backend("firestore", FirestoreRepository(client), lambda p, f: client.document(p).set(f), get)
+
+
+@pytest.fixture
+def service(backend: Backend, model_store: LocalStore) -> Iterator[Service]:
+    svc = Service(repository=backend.repository, store=model_store,
+                  settings=Settings(model_store=str(model_store.root)))
+    handler.install(svc)
+    yield svc
+    handler.install(None)
+
+
+@pytest.fixture
+def deliver(function_app: Any, service: Service) -> Callable[..., None]:
+    client = function_app.test_client()
+
+    def send(document: str, fields: dict[str, Any] | None, *, event_id: str | None = None) -> None:
+        headers, body = created_event(document, fields, project=PROJECT, event_id=event_id)
+        response = client.post("/", headers=headers, data=body)
+        # The function never fails the request for a bad message: retries are off, so a 500
+        # would only lose it. Outcomes live on the message and in the log.
+        assert response.status_code == 200, response.get_data(as_text=True)
+
+    return send
+
+
+def message(text: Any = "i feel so happy today", model: Any = "default", **extra: Any) -> dict[str, Any]:
+    return {"text": text, "model": model, "createdAt": dt.datetime.now(dt.UTC), **extra}
+
+
+def codes(captured: str) -> list[str]:
+    return [entry.get("code") for entry in log_entries(captured) if entry.get("code")]
+
+
+def test_classifies_with_the_default_model(backend: Backend, deliver: Callable[..., None],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    backend.create(PATH, message())
+    deliver(PATH, message())
+    doc = backend.get(PATH)
+    assert doc is not None
+    status, emotion = doc["status"], doc["emotion"]
+    assert status["state"] == "COMPLETED"
+    assert {"startTime", "updateTime", "completeTime"} <= set(status)
+    assert "error" not in status
+    # The tiny model's bias makes `joy` win (tests/support/tiny_model.py).
+    assert emotion["label"] == "joy"
+    assert set(emotion["scores"]) == set(SINGLE_LABELS)
+    assert sum(emotion["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert emotion["score"] == pytest.approx(max(emotion["scores"].values()))
+    assert (emotion["model"], emotion["modelVersion"]) == ("tiny", "v1")
+    assert emotion["latencyMs"] >= 0
+    assert "labels" not in emotion
+    assert doc["text"] == "i feel so happy today"  # the client's fields are left alone
+    assert codes(capsys.readouterr().out) == ["OK"]
+
+
+def test_multi_label_model_lists_every_label_over_the_threshold(backend: Backend,
+                                                                deliver: Callable[..., None]) -> None:
+    backend.create(PATH, message(model="tinymulti"))
+    deliver(PATH, message(model="tinymulti"))
+    emotion = backend.get(PATH)["emotion"]
+    assert set(emotion["scores"]) == set(MULTI_LABELS)
+    assert sorted(emotion["labels"]) == ["admiration", "gratitude"]
+    assert emotion["label"] in emotion["labels"]
+    assert all(emotion["scores"][label] >= 0.5 for label in emotion["labels"])
+    assert emotion["model"] == "tinymulti"
+
+
+@pytest.mark.parametrize("model", ["tiny", "tiny@v1", "  TINY ", "default"])
+def test_model_references(backend: Backend, deliver: Callable[..., None], model: str) -> None:
+    backend.create(PATH, message(model=model))
+    deliver(PATH, message(model=model))
+    doc = backend.get(PATH)
+    assert doc["status"]["state"] == "COMPLETED"
+    assert (doc["emotion"]["model"], doc["emotion"]["modelVersion"]) == ("tiny", "v1")
+
+
+def test_text_of_exactly_2000_characters_is_classified(backend: Backend,
+                                                       deliver: Callable[..., None]) -> None:
+    text = ("i feel so happy today " * 100)[:2000]
+    backend.create(PATH, message(text=text))
+    deliver(PATH, message(text=text))
+    assert backend.get(PATH)["status"]["state"] == "COMPLETED"
+
+
+BAD_MESSAGES = [
+    ("empty text", message(text=""), errors.TEXT_EMPTY),
+    ("whitespace text", message(text=" \n\t "), errors.TEXT_EMPTY),
+    ("text over 2000", message(text="a" * 2001), errors.TEXT_TOO_LONG),
+    ("text is a number", message(text=42), errors.TEXT_NOT_STRING),
+    ("text is null", message(text=None), errors.TEXT_NOT_STRING),
+    ("text is a map", message(text={"a": "b"}), errors.TEXT_NOT_STRING),
+    ("no text", {"model": "default"}, errors.FIELDS_MISSING),
+    ("no model", {"text": "hello"}, errors.FIELDS_MISSING),
+    ("nothing", {}, errors.FIELDS_MISSING),
+    ("unknown model", message(model="nosuchmodel"), errors.MODEL_UNKNOWN),
+    ("unknown version", message(model="tiny@v9"), errors.MODEL_UNKNOWN),
+    ("malformed model", message(model="../../etc/passwd"), errors.MODEL_NAME_INVALID),
+    ("malformed version", message(model="tiny@"), errors.MODEL_NAME_INVALID),
+    ("empty model", message(model=""), errors.MODEL_NAME_INVALID),
+    ("model is a number", message(model=7), errors.MODEL_NAME_INVALID),
+    ("default with a version", message(model="default@v1"), errors.MODEL_NAME_INVALID),
+]
+
+
+@pytest.mark.parametrize(("fields", "code"), [pytest.param(f, c, id=i) for i, f, c in BAD_MESSAGES])
+def test_bad_input_ends_as_error_with_its_code(backend: Backend, deliver: Callable[..., None],
+                                               capsys: pytest.CaptureFixture[str],
+                                               fields: dict[str, Any], code: str) -> None:
+    backend.create(PATH, fields)
+    deliver(PATH, fields)
+    doc = backend.get(PATH)
+    assert doc["status"]["state"] == "ERROR"
+    assert doc["status"]["error"]["code"] == code
+    assert len(doc["status"]["error"]["message"]) > 10  # a sentence a person can act on
+    assert "emotion" not in doc
+    # Nothing lost: whatever the client wrote is still there.
+    kept = {k: v for k, v in fields.items() if k != "createdAt"}
+    assert {k: doc[k] for k in kept} == kept
+    assert code in codes(capsys.readouterr().out)
+
+
+def _damage(store: LocalStore, how: str) -> None:
+    version = store.root / "tiny" / "v1"
+    if how == "corrupt model":
+        (version / "model.onnx").write_bytes(b"not an onnx model")
+    elif how == "missing tokenizer":
+        (version / "tokenizer.json").unlink()
+    elif how == "unparsable manifest":
+        (version / "manifest.json").write_text("{ not json")
+    elif how == "missing version folder":
+        for path in version.iterdir():
+            path.unlink()
+        version.rmdir()
+
+
+@pytest.mark.parametrize(("how", "code"), [
+    ("corrupt model", errors.MODEL_ARTIFACT_CORRUPT),
+    ("missing tokenizer", errors.MODEL_ARTIFACT_MISSING),
+    ("unparsable manifest", errors.MODEL_ARTIFACT_CORRUPT),
+    ("missing version folder", errors.MODEL_ARTIFACT_MISSING),  # LATEST names a version that is gone
+])
+def test_damaged_model_artifact(backend: Backend, deliver: Callable[..., None], model_store: LocalStore,
+                                how: str, code: str) -> None:
+    _damage(model_store, how)
+    backend.create(PATH, message())
+    deliver(PATH, message())
+    doc = backend.get(PATH)
+    assert (doc["status"]["state"], doc["status"]["error"]["code"]) == ("ERROR", code)
+
+
+def test_missing_store_is_an_error_on_the_message(backend: Backend, deliver: Callable[..., None],
+                                                  service: Service, tmp_path: Path) -> None:
+    service.store = LocalStore(tmp_path / "no-such-store")
+    backend.create(PATH, message())
+    deliver(PATH, message())
+    doc = backend.get(PATH)
+    assert doc["status"]["error"]["code"] == errors.MODEL_STORE_UNAVAILABLE
+    assert "MODEL_STORE" in doc["status"]["error"]["message"]
+
+
+def test_unexpected_exception_is_recorded_not_raised(backend: Backend, deliver: Callable[..., None],
+                                                     service: Service, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    def explode(name: str, version: str) -> Path:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(service.store, "fetch", explode)  # any bug below the handler
+    backend.create(PATH, message())
+    deliver(PATH, message())
+    doc = backend.get(PATH)
+    assert doc["status"]["state"] == "ERROR"
+    assert doc["status"]["error"]["code"] == errors.INTERNAL
+    logged = [e for e in log_entries(capsys.readouterr().err) if e.get("code") == errors.INTERNAL]
+    assert logged and "disk on fire" in logged[0]["traceback"]
+
+
+def test_message_deleted_before_processing_writes_nothing(backend: Backend, deliver: Callable[..., None],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    deliver(PATH, message())  # the event exists, the document no longer does
+    assert backend.get(PATH) is None  # not resurrected by the function's write
+    assert codes(capsys.readouterr().out) == [errors.MESSAGE_DELETED]
+
+
+@pytest.mark.parametrize("document", ["users/alice/notes/n1", "rooms/r1/messages/m1",
+                                      "users/alice/messages/m1/replies/r1"])
+def test_event_for_another_path_is_ignored(backend: Backend, deliver: Callable[..., None],
+                                           capsys: pytest.CaptureFixture[str], document: str) -> None:
+    backend.create(document, message())
+    deliver(document, message())
+    assert "status" not in backend.get(document)
+    assert codes(capsys.readouterr().out) == [errors.EVENT_PATH_UNEXPECTED]
+
+
+def test_same_event_twice_classifies_once(backend: Backend, deliver: Callable[..., None],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    backend.create(PATH, message())
+    deliver(PATH, message(), event_id="evt-1")
+    first = backend.get(PATH)
+    deliver(PATH, message(), event_id="evt-1")
+    assert backend.get(PATH) == first  # the duplicate wrote nothing at all
+    assert codes(capsys.readouterr().out) == ["OK", errors.DUPLICATE_DELIVERY]
+
+
+def test_five_concurrent_deliveries_classify_once(backend: Backend, function_app: Any, service: Service,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    backend.create(PATH, message())
+    headers, body = created_event(PATH, message(), project=PROJECT, event_id="evt-dup")
+    barrier = threading.Barrier(5)
+    statuses: list[int] = []
+
+    def one() -> None:
+        client = function_app.test_client()
+        barrier.wait()
+        statuses.append(client.post("/", headers=headers, data=body).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert statuses == [200] * 5
+    logged = codes(capsys.readouterr().out)
+    assert sorted(logged) == sorted(["OK"] + [errors.DUPLICATE_DELIVERY] * 4)
+    assert backend.get(PATH)["status"]["state"] == "COMPLETED"
+
+
+def test_stale_claim_of_a_dead_run_is_taken_over(backend: Backend, deliver: Callable[..., None]) -> None:
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    stuck = message(status={"state": "PROCESSING", "startTime": long_ago, "updateTime": long_ago})
+    backend.create(PATH, stuck)
+    deliver(PATH, message())
+    assert backend.get(PATH)["status"]["state"] == "COMPLETED"
+
+
+def test_fresh_claim_is_respected(backend: Backend, deliver: Callable[..., None]) -> None:
+    now = dt.datetime.now(dt.UTC)
+    backend.create(PATH, message(status={"state": "PROCESSING", "startTime": now, "updateTime": now}))
+    deliver(PATH, message())
+    doc = backend.get(PATH)
+    assert doc["status"]["state"] == "PROCESSING" and "emotion" not in doc
