@@ -1,0 +1,137 @@
+"""Where the app's backend is: a real Firebase project (from its config file) or local emulators.
+
+Settings live in `<user_data_dir>/settings.json` and are changed on the Settings screen. Every
+setting also has a command-line flag and an environment variable (see `python -m mobile_app --help`).
+
+The cloud config file holds the project's public web config: `{"apiKey": "...", "projectId": "..."}`
+(Firebase console → Project settings → Your apps → SDK setup and configuration), or an Android
+`google-services.json`. It is looked for, in order, at `--config`, `$EMOTION_CHAT_CONFIG`,
+`<user_data_dir>/firebase-app.json` and `mobile_app/firebase-app.json` (bundled into the APK;
+ignored by git). An apiKey only names the project; the security rules are what protect the data,
+but keep the file out of the repository all the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+from mobile_app.store import atomic_write_json, read_json
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONFIG_FILENAME = "firebase-app.json"
+# Ports of the emulators in the repository's firebase.json.
+FIRESTORE_EMULATOR_PORT = 8080
+AUTH_EMULATOR_PORT = 9099
+EMULATOR_PROJECT = "demo-emotion"
+# Any key works with the Auth emulator; it is still sent because the REST API requires one.
+EMULATOR_API_KEY = "fake-api-key"
+
+
+class ConfigError(ValueError):
+    """The backend settings cannot work; the message says what to fix."""
+
+
+@dataclass
+class Settings:
+    backend: Literal["cloud", "emulator"] = "emulator"
+    config_path: str = ""                    # the cloud config file; "" = the usual places
+    emulator_host: str = f"127.0.0.1:{FIRESTORE_EMULATOR_PORT}"   # Firestore emulator host[:port]
+    auth_emulator_host: str = f"127.0.0.1:{AUTH_EMULATOR_PORT}"    # "" = no Auth emulator (unsigned tokens)
+    emulator_project: str = EMULATOR_PROJECT
+    unsigned_uid: str = ""                   # emulator only: act as this uid with unsigned tokens
+    model: str = "default"
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        raw = read_json(path)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known}) if isinstance(raw, dict) else cls()
+
+    def save(self, path: Path) -> None:
+        atomic_write_json(path, asdict(self))
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Resolved endpoints; what the auth and Firestore clients are built from."""
+
+    kind: Literal["cloud", "emulator"]
+    project_id: str
+    api_key: str
+    firestore_url: str
+    identity_url: str
+    securetoken_url: str
+    unsigned_uid: str = ""
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe name: sessions and histories are kept apart per backend."""
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.kind}-{self.project_id}")
+
+    @property
+    def description(self) -> str:
+        if self.kind == "cloud":
+            return f"Firebase project {self.project_id}"
+        who = f", as {self.unsigned_uid} (unsigned test token)" if self.unsigned_uid else ""
+        return f"emulator {self.firestore_url.removeprefix('http://')} ({self.project_id}){who}"
+
+
+def _with_port(host: str, port: int) -> str:
+    host = host.strip().removeprefix("http://").rstrip("/")
+    return host if ":" in host else f"{host}:{port}"
+
+
+def find_config_file(settings: Settings, data_dir: Path) -> Path | None:
+    candidates = [settings.config_path, os.environ.get("EMOTION_CHAT_CONFIG", ""),
+                  str(data_dir / CONFIG_FILENAME), str(PACKAGE_DIR / CONFIG_FILENAME)]
+    for candidate in candidates:
+        if candidate and Path(candidate).expanduser().is_file():
+            return Path(candidate).expanduser()
+    return None
+
+
+def read_cloud_config(path: Path) -> tuple[str, str]:
+    """(apiKey, projectId) from a web config JSON or an Android google-services.json."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"Cannot read the Firebase config {path}: {exc}") from exc
+    if "project_info" in raw:  # google-services.json
+        try:
+            return (raw["client"][0]["api_key"][0]["current_key"], raw["project_info"]["project_id"])
+        except (KeyError, IndexError) as exc:
+            raise ConfigError(f"{path} looks like google-services.json but has no api key") from exc
+    api_key, project = raw.get("apiKey"), raw.get("projectId")
+    if not api_key or not project:
+        raise ConfigError(f"{path} needs both \"apiKey\" and \"projectId\" (the Firebase web config).")
+    return api_key, project
+
+
+def resolve(settings: Settings, data_dir: Path) -> Backend:
+    if settings.backend == "emulator":
+        firestore = _with_port(settings.emulator_host or "127.0.0.1", FIRESTORE_EMULATOR_PORT)
+        auth = settings.auth_emulator_host and _with_port(settings.auth_emulator_host, AUTH_EMULATOR_PORT)
+        if not auth and not settings.unsigned_uid:
+            raise ConfigError("With no Auth emulator host, set a test uid for unsigned tokens.")
+        # A test uid wins over the Auth emulator: it is the explicit choice of a test run.
+        return Backend(kind="emulator", project_id=settings.emulator_project or EMULATOR_PROJECT,
+                       api_key=EMULATOR_API_KEY, firestore_url=f"http://{firestore}",
+                       identity_url=f"http://{auth}/identitytoolkit.googleapis.com",
+                       securetoken_url=f"http://{auth}/securetoken.googleapis.com",
+                       unsigned_uid=settings.unsigned_uid)
+    if settings.backend != "cloud":
+        raise ConfigError(f"Unknown backend {settings.backend!r}: use 'cloud' or 'emulator'.")
+    path = find_config_file(settings, data_dir)
+    if path is None:
+        raise ConfigError(f"No Firebase config file: put {CONFIG_FILENAME} (apiKey, projectId) in "
+                          f"{data_dir} or pass --config, or choose the emulator in Settings.")
+    api_key, project = read_cloud_config(path)
+    return Backend(kind="cloud", project_id=project, api_key=api_key,
+                   firestore_url="https://firestore.googleapis.com",
+                   identity_url="https://identitytoolkit.googleapis.com",
+                   securetoken_url="https://securetoken.googleapis.com")

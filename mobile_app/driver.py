@@ -1,0 +1,169 @@
+"""Drive the real app from a script: type each message, press Send, wait for its label.
+
+For headless runs (tests, the end-to-end tier, demos): `python -m mobile_app --script FILE
+--screenshot PATH`. The script is plain text, one message per line; `#` starts a comment line and
+`@model NAME` picks the model for the lines after it (through the model picker, as a person would).
+Each message prints as one JSON line on stdout once it is final (or timed out):
+`{"id", "text", "model", "state", "label", "score", "error_code", "error"}`; then the screenshot
+path prints as `{"screenshot": PATH}`. Exit status: 0 when every message reached a final state
+(COMPLETED or ERROR), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from kivy.base import EventLoop
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.tests.common import UnitTestTouch
+from kivy.uix.widget import Widget
+
+from mobile_app.messages import Message, State
+
+if TYPE_CHECKING:
+    from mobile_app.app import EmotionChatApp
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # "say" or "model"
+    value: str
+
+
+def parse_script(text: str) -> list[Step]:
+    steps = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("@model "):
+            steps.append(Step("model", line.removeprefix("@model ").strip()))
+        else:
+            steps.append(Step("say", line))
+    return steps
+
+
+def press(widget: Widget) -> None:
+    """A touch down and up at the widget's centre, dispatched like a finger's."""
+    x, y = widget.to_window(*widget.center)
+    touch = UnitTestTouch(x, y)
+    touch.touch_down()
+    touch.touch_up()
+
+
+def type_text(text: str) -> None:
+    for ch in text:
+        Window.dispatch("on_textinput", ch)
+
+
+def result_line(msg: Message | None, text: str, model: str) -> dict[str, object]:
+    if msg is None:
+        return {"id": None, "text": text, "model": model, "state": "not-sent", "label": None, "score": None,
+                "error_code": None, "error": "the app did not take the message"}
+    emotion = msg.emotion
+    return {"id": msg.id, "text": msg.text, "model": msg.model, "state": msg.state.value,
+            "label": emotion.label if emotion else None,
+            "score": round(emotion.score, 4) if emotion else None,
+            "labels": emotion.labels if emotion else [], "served_by": emotion.model if emotion else None,
+            "error_code": msg.error_code, "error": msg.error_message or msg.last_attempt_error}
+
+
+class ScriptDriver:
+    """A small state machine ticking on the Kivy clock, inside the app's own event loop."""
+
+    def __init__(self, app: EmotionChatApp, steps: list[Step], screenshot: Path | None,
+                 timeout_s: float = 60.0, out: IO[str] = sys.stdout) -> None:
+        self.app = app
+        self.steps = list(steps)
+        self.screenshot = screenshot
+        self.timeout_s = timeout_s
+        self.out = out
+        self.ok = True
+        self._waiting: tuple[str | None, str, str, float] | None = None
+        self._pressed_sign_in = False
+        self._settle_frames = 0
+
+    def start(self) -> None:
+        Clock.schedule_interval(self._tick, 0.1)
+
+    def _emit(self, record: dict[str, object]) -> None:
+        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    def _tick(self, dt: float) -> bool:
+        app = self.app
+        if app.root is None:
+            return True
+        if app.root.current == "signin":
+            screen = app.root.get_screen("signin")
+            if screen.is_error and screen.message:
+                self._emit({"error": f"sign-in failed: {screen.message}"})
+                self.ok = False
+                return self._finish()
+            if not self._pressed_sign_in:
+                self._pressed_sign_in = True
+                press(screen.ids.guest_button)
+            return True
+        if app.root.current != "chat" or app.store is None:
+            return True
+        if self._waiting is not None:
+            return self._check_waiting()
+        if self.steps:
+            self._run(self.steps.pop(0))
+            return True
+        return self._finish()
+
+    def _run(self, step: Step) -> None:
+        chat = self.app.root.get_screen("chat")
+        if step.kind == "model":
+            chat.ids.model_picker.text = step.value  # the picker's on_text is what a tap would fire
+            return
+        before = {m.id for m in self.app.store.all()}
+        entry = chat.ids.entry
+        entry.focus = True
+        EventLoop.idle()
+        type_text(step.value)
+        press(chat.ids.send_button)
+        new = [m for m in self.app.store.all() if m.id not in before]
+        mid = new[-1].id if new else None
+        if mid is None:
+            self._emit({**result_line(None, step.value, self.app.model), "error": chat.hint})
+            self.ok = False
+            return
+        self._waiting = (mid, step.value, self.app.model, time.monotonic() + self.timeout_s)
+
+    def _check_waiting(self) -> bool:
+        assert self._waiting is not None and self.app.store is not None
+        mid, text, model, deadline = self._waiting
+        msg = self.app.store.get(mid) if mid else None
+        final = msg is not None and msg.state in (State.COMPLETED, State.ERROR)
+        if final or time.monotonic() > deadline:
+            record = result_line(msg, text, model)
+            if not final:
+                record["error"] = f"no result within {self.timeout_s:.0f} s (state {record['state']})"
+                self.ok = False
+            self._emit(record)
+            self._waiting = None
+        return True
+
+    def _finish(self) -> bool:
+        # A few frames so the last label is drawn before the picture is taken.
+        self._settle_frames += 1
+        if self._settle_frames < 5:
+            return True
+        if self.screenshot is not None:
+            self.screenshot.parent.mkdir(parents=True, exist_ok=True)
+            # Window.screenshot numbers its files (name0001.png): write, then move into place.
+            written = Window.screenshot(name=str(self.screenshot.with_suffix(".tmp.png")))
+            shutil.move(written, self.screenshot)
+            self._emit({"screenshot": str(self.screenshot.resolve())})
+        self.app.exit_code = 0 if self.ok else 1
+        self.app.stop()
+        return False

@@ -1,0 +1,246 @@
+"""The outbox and the results poller: one worker thread between the message store and Firestore.
+
+The UI thread only touches the local store (`send`, `retry`) and wakes the worker; every network
+call happens here. `on_change(ids)` is called from the worker thread: the app hops back to the UI
+thread with `Clock.schedule_once`.
+
+Delivery is exactly once because the id is chosen on the device and the create is conditional
+(`exists: false`): a retry after a lost answer, a kill mid-send or a restart finds the document
+there and counts it as delivered. Polling (batchGet of the unfinished ids) backs off while nothing
+changes and stops when nothing is unfinished, or after `poll_give_up_s` without news.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from mobile_app.auth import AuthError
+from mobile_app.firestore_rest import FirestoreClient, FirestoreError
+from mobile_app.messages import Message, State
+from mobile_app.store import MessageStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backoff:
+    first_s: float
+    factor: float
+    max_s: float
+    jitter: float = 0.2
+    """± fraction: many devices coming back online together should not retry in lockstep."""
+
+    def delay(self, failures: int) -> float:
+        base = min(self.max_s, self.first_s * self.factor ** max(0, failures - 1))
+        return base * (1 + random.uniform(-self.jitter, self.jitter))
+
+
+SEND_BACKOFF = Backoff(first_s=1.0, factor=2.0, max_s=60.0)
+POLL_BACKOFF = Backoff(first_s=0.7, factor=1.5, max_s=20.0, jitter=0.1)
+
+
+class SyncEngine:
+    def __init__(self, store: MessageStore, client: FirestoreClient,
+                 on_change: Callable[[list[str]], None] = lambda ids: None,
+                 on_auth_lost: Callable[[str], None] = lambda message: None,
+                 send_backoff: Backoff = SEND_BACKOFF, poll_backoff: Backoff = POLL_BACKOFF,
+                 poll_give_up_s: float = 600.0, sync_history: bool = True) -> None:
+        self.store = store
+        self.client = client
+        self.on_change = on_change
+        self.on_auth_lost = on_auth_lost
+        self.send_backoff = send_backoff
+        self.poll_backoff = poll_backoff
+        self.poll_give_up_s = poll_give_up_s
+        self._sync_history = sync_history
+        self._wake = threading.Condition()
+        self._kicked = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self._send_failures = 0
+        self._next_send = 0.0
+        self._poll_failures = 0
+        self._next_poll = 0.0
+        self._last_news = time.monotonic()
+        self.polls = 0  # how many polls went out: tests check that idle means no traffic
+
+    # --- UI thread ----------------------------------------------------------------------------
+
+    def send(self, text: str, model: str) -> Message:
+        """Validate (InvalidInput stays on the device), persist to the outbox, wake the worker."""
+        msg = Message.compose(text, model)
+        self.store.add(msg)
+        self.kick(reset=True)
+        return msg
+
+    def retry(self, message_id: str) -> Message | None:
+        """Retry what failed: a refused write goes again under its id; a server ERROR is sent anew."""
+        msg = self.store.get(message_id)
+        if msg is None:
+            return None
+        if msg.state is State.REJECTED:
+            msg.requeue()
+            self.store.put(msg)
+            self.kick(reset=True)
+            return msg
+        if msg.state is State.ERROR and not msg.retried:
+            msg.retried = True
+            self.store.put(msg)
+            return self.send(msg.text, msg.model)
+        return None
+
+    def kick(self, reset: bool = False) -> None:
+        """Wake the worker now (new message, back online, app resumed), skipping any backoff."""
+        with self._wake:
+            if reset:
+                self._next_send = self._next_poll = 0.0
+                self._send_failures = self._poll_failures = 0
+                self._last_news = time.monotonic()
+            self._kicked = True
+            self._wake.notify()
+
+    def start(self) -> SyncEngine:
+        self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # --- worker thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        if self._sync_history:
+            self._guard(self.pull_history)
+        while True:
+            wait = self._guard(self.step)
+            with self._wake:
+                if self._stopped:
+                    return
+                if not self._kicked:
+                    self._wake.wait(timeout=wait)
+                self._kicked = False
+                if self._stopped:
+                    return
+
+    def _guard(self, fn: Callable[[], float | None]) -> float | None:
+        """Run one round; a sign-in that is gone stops traffic until the person signs in again."""
+        try:
+            return fn()
+        except AuthError as err:
+            if err.transient:
+                return self.send_backoff.delay(1)
+            self.on_auth_lost(str(err))
+            return None
+        except Exception:  # a bug must not kill the only thread that delivers messages
+            log.exception("sync round failed; retrying later")
+            return self.send_backoff.max_s
+
+    def step(self) -> float | None:
+        """One round of sending and polling; returns seconds until the next is due (None: idle)."""
+        now = time.monotonic()
+        if now >= self._next_send:
+            self.drain_outbox()
+        now = time.monotonic()
+        if now >= self._next_poll:
+            self.poll()
+        due = []
+        if self.store.outbox():
+            due.append(self._next_send)
+        if self.store.unfinished() and time.monotonic() - self._last_news < self.poll_give_up_s:
+            due.append(self._next_poll)
+        if not due:
+            return None
+        return max(0.0, min(due) - time.monotonic())
+
+    def drain_outbox(self) -> None:
+        for msg in self.store.outbox():
+            msg.attempts += 1
+            try:
+                created_at = self.client.create_message(msg.id, msg.text, msg.model)
+            except FirestoreError as err:
+                if err.transient or err.unauthenticated:
+                    msg.last_attempt_error = err.human()
+                    self.store.put(msg)
+                    self._send_failures += 1
+                    self._next_send = time.monotonic() + self.send_backoff.delay(self._send_failures)
+                    self.on_change([msg.id])
+                    return  # the rest would fail the same way; keep their order
+                msg.rejected(err.status or f"HTTP_{err.http_status}", err.human())
+            else:
+                msg.delivered(created_at)
+                # A fresh message: start polling for its result soon.
+                self._next_poll = min(self._next_poll, time.monotonic() + self.poll_backoff.first_s)
+                self._poll_failures = 0
+                self._last_news = time.monotonic()
+            self.store.put(msg)
+            self.on_change([msg.id])
+        self._send_failures = 0
+
+    def poll(self) -> None:
+        unfinished = self.store.unfinished()
+        if not unfinished or time.monotonic() - self._last_news >= self.poll_give_up_s:
+            return
+        self.polls += 1
+        try:
+            docs = self.client.get_messages([m.id for m in unfinished])
+        except FirestoreError as err:
+            if not (err.transient or err.unauthenticated):
+                log.warning("poll refused: %s", err)
+            self._poll_failures += 1
+            self._next_poll = time.monotonic() + self.send_backoff.delay(self._poll_failures)
+            return
+        changed = []
+        for msg in unfinished:
+            doc = docs.get(msg.id)
+            if doc is not None and msg.apply_server(doc.fields):
+                changed.append(msg)
+        if changed:
+            self.store.put_many(changed)
+            self._poll_failures = 0
+            self._last_news = time.monotonic()
+            self.on_change([m.id for m in changed])
+        else:
+            self._poll_failures += 1
+        self._next_poll = time.monotonic() + self.poll_backoff.delay(self._poll_failures + 1)
+
+    def pull_history(self) -> None:
+        """Merge the person's recent messages from the server (a new device, or a reinstall)."""
+        try:
+            docs = self.client.recent_messages()
+        except FirestoreError as err:
+            log.info("history not fetched: %s", err)
+            return
+        changed = []
+        for doc in docs:
+            msg = self.store.get(doc.id)
+            if msg is None:
+                msg = Message(id=doc.id, text=str(doc.fields.get("text", "")),
+                              model=str(doc.fields.get("model", "default")), state=State.SENT,
+                              created_local=_epoch(doc.fields.get("createdAt")) or time.time())
+                msg.apply_server(doc.fields)
+                changed.append(msg)
+            elif msg.apply_server(doc.fields):
+                changed.append(msg)
+        if changed:
+            self.store.put_many(changed)
+            self.on_change([m.id for m in changed])
+
+
+def _epoch(rfc3339: object) -> float | None:
+    if not isinstance(rfc3339, str):
+        return None
+    try:
+        return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
