@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from chat_emotion.store import LocalStore
 
+from tests.support.servers import free_port
 from tests.support.tiny_model import TinyArtifact, build_tiny_artifact
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "demo-emotion"
+_bucket_counter = itertools.count()
 # Nothing listens on the discard port: the SDK builds a Firestore client per event (FACTS.md) and
 # needs an emulator address, but unit-tier tests never let it send a request.
 UNUSED_FIRESTORE = "127.0.0.1:9"
@@ -61,3 +71,42 @@ def log_entries(text: str) -> list[dict]:
             except json.JSONDecodeError:
                 continue
     return entries
+
+
+@pytest.fixture(scope="session")
+def storage_server() -> Iterator[str]:
+    """A real local Cloud Storage server (PyPI gcp-storage-emulator), in memory, on a free port."""
+    exe = shutil.which("gcp-storage-emulator", path=str(Path(sys.executable).parent)) or shutil.which(
+        "gcp-storage-emulator")
+    if exe is None:
+        pytest.skip("gcp-storage-emulator (PyPI) is not installed")
+    port = free_port()
+    proc = subprocess.Popen([exe, "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("gcp-storage-emulator did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def bucket(storage_server: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", storage_server)
+    from chat_emotion.store import storage_client
+
+    # One bucket per test: a legal bucket name from the test's name, plus a counter for reruns.
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    name = f"models-{slug}-{next(_bucket_counter)}"
+    storage_client().create_bucket(name)
+    return name

@@ -294,3 +294,15 @@ def test_fresh_claim_is_respected(backend: Backend, deliver: Callable[..., None]
     deliver(PATH, message())
     doc = backend.get(PATH)
     assert doc["status"]["state"] == "PROCESSING" and "emotion" not in doc
+
+
+def test_classifies_with_a_gs_store(backend: Backend, deliver: Callable[..., None], service: Service,
+                                    bucket: str, tmp_path: Path, tiny_artifacts: dict) -> None:
+    from chat_emotion.store import open_store
+
+    service.store = open_store(f"gs://{bucket}/models", cache_dir=tmp_path / "cache")
+    service.store.publish(tiny_artifacts["multi"].directory, make_default=True)
+    backend.create(PATH, message())
+    deliver(PATH, message())
+    emotion = backend.get(PATH)["emotion"]
+    assert (emotion["model"], emotion["modelVersion"]) == ("tinymulti", "v1")
