@@ -4,9 +4,10 @@ For headless runs (tests, the end-to-end tier, demos): `python -m mobile_app --s
 --screenshot PATH`. The script is plain text, one message per line; `#` starts a comment line and
 `@model NAME` picks the model for the lines after it (through the model picker, as a person would).
 Each message prints as one JSON line on stdout once it is final (or timed out):
-`{"id", "text", "model", "state", "label", "score", "error_code", "error"}`; then the screenshot
-path prints as `{"screenshot": PATH}`. Exit status: 0 when every message reached a final state
-(COMPLETED or ERROR), 1 otherwise.
+`{"id", "text", "model", "state", "label", "score", "labels", "served_by", "error_code", "error"}`
+(`state` "invalid" when the app refused it on the device, with the reason it showed); at the end
+`{"screenshot": PATH, "messages_shown": N}`. Exit status: 0 when every message the app accepted
+reached a final state (completed or error), 1 otherwise (timeout, sign-in failed).
 """
 
 from __future__ import annotations
@@ -134,8 +135,14 @@ class ScriptDriver:
         new = [m for m in self.app.store.all() if m.id not in before]
         mid = new[-1].id if new else None
         if mid is None:
-            self._emit({**result_line(None, step.value, self.app.model), "error": chat.hint})
-            self.ok = False
+            # Refused on the device (empty, too long): reported, and the person clears the box.
+            record = {**result_line(None, step.value, self.app.model), "error": chat.hint}
+            if chat.hint_is_error and chat.hint:
+                record["state"] = "invalid"
+            else:
+                self.ok = False
+            self._emit(record)
+            entry.text = ""
             return
         self._waiting = (mid, step.value, self.app.model, time.monotonic() + self.timeout_s)
 
@@ -163,7 +170,8 @@ class ScriptDriver:
             # Window.screenshot numbers its files (name0001.png): write, then move into place.
             written = Window.screenshot(name=str(self.screenshot.with_suffix(".tmp.png")))
             shutil.move(written, self.screenshot)
-            self._emit({"screenshot": str(self.screenshot.resolve())})
+        self._emit({"screenshot": str(self.screenshot.resolve()) if self.screenshot else None,
+                    "messages_shown": len(self.app.bubbles)})
         self.app.exit_code = 0 if self.ok else 1
         self.app.stop()
         return False

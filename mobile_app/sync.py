@@ -170,12 +170,15 @@ class SyncEngine:
                 created_at = self.client.create_message(msg.id, msg.text, msg.model)
             except FirestoreError as err:
                 if err.transient or err.unauthenticated:
-                    msg.last_attempt_error = err.human()
-                    self.store.put(msg)
+                    # The rest would fail the same way: they wait, in order, for the same reason.
+                    waiting = [msg, *(m for m in self.store.outbox() if m.id != msg.id)]
+                    for each in waiting:
+                        each.last_attempt_error = err.human()
+                    self.store.put_many(waiting)
                     self._send_failures += 1
                     self._next_send = time.monotonic() + self.send_backoff.delay(self._send_failures)
-                    self.on_change([msg.id])
-                    return  # the rest would fail the same way; keep their order
+                    self.on_change([m.id for m in waiting])
+                    return
                 msg.rejected(err.status or f"HTTP_{err.http_status}", err.human())
             else:
                 msg.delivered(created_at)
