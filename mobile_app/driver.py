@@ -108,9 +108,12 @@ class ScriptDriver:
                 self._emit({"error": f"sign-in failed: {screen.message}"})
                 self.ok = False
                 return self._finish()
-            if not self._pressed_sign_in:
+            button = screen.ids.guest_button
+            # Press only once the screen is laid out: on the first ticks the button still has
+            # Kivy's default size and position (100x100 at 0,0), so the touch would hit another widget.
+            if not self._pressed_sign_in and button.get_root_window() is not None and button.y > 0:
                 self._pressed_sign_in = True
-                press(screen.ids.guest_button)
+                press(button)
             return True
         if app.root.current != "chat" or app.store is None:
             return True
