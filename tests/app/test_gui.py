@@ -149,3 +149,52 @@ def test_chat_in_a_real_window_portrait_then_landscape_after_a_restart(firestore
     status, body = firestore.request("GET", f"{firestore.documents_url}/users/alice/messages",
                                      headers=firestore.admin_headers)
     assert len(body["documents"]) == 4
+
+
+def test_sign_in_screen_through_auth_rest_then_chat(firestore, tmp_path):
+    """First start: no session, so the sign-in screen; the driver taps "Start chatting".
+
+    `--auth-emulator` points at a scripted Auth REST server (firebase-tools' Auth emulator is not
+    installed here): it answers signUp and token refresh as the REST API documents, with unsigned
+    ID tokens the Firestore emulator accepts. Tokens live 301 s, one second past the refresh
+    margin, so the app must refresh (securetoken) before its later requests.
+    """
+    from urllib.parse import parse_qs, urlparse
+
+    from tests.app.scripted_server import ScriptedServer
+    from tests.support.servers import unsigned_id_token
+
+    def route(req):
+        path = urlparse(req.path).path
+        if path == "/identitytoolkit.googleapis.com/v1/accounts:signUp":
+            return 200, {"idToken": unsigned_id_token("guest-1", firestore.project), "refreshToken": "r1",
+                         "expiresIn": "301", "localId": "guest-1"}
+        if path == "/securetoken.googleapis.com/v1/token":
+            assert parse_qs(req.body.decode())["refresh_token"] == ["r1"]
+            return 200, {"id_token": unsigned_id_token("guest-1", firestore.project), "refresh_token": "r1",
+                         "expires_in": "3600", "user_id": "guest-1"}
+        return 404, {"error": {"message": "NOT_FOUND"}}
+
+    stand_in = FunctionStandIn(firestore, "guest-1")
+    stand_in.start()
+    script = tmp_path / "script.txt"
+    script.write_text("Thanks, that was easy\n", encoding="utf-8")
+    env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_LOG_MODE": "PYTHON", "KIVY_HOME": str(tmp_path / "kivy")}
+    try:
+        with ScriptedServer(route) as auth:
+            proc = subprocess.run(
+                [sys.executable, "-m", "mobile_app", "--emulator", firestore.host,
+                 "--project", firestore.project, "--auth-emulator", f"127.0.0.1:{auth.port}",
+                 "--data-dir", str(tmp_path / "device"),
+                 "--size", "480x800", "--script", str(script), "--timeout", "30"],
+                cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=90)
+            paths = [urlparse(s.path).path.rsplit("/", 1)[-1] for s in auth.seen]
+    finally:
+        stand_in.halt.set()
+        stand_in.join(5)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(proc.stdout.splitlines()[0])
+    assert (record["state"], record["label"]) == ("completed", "joy")
+    assert paths[0] == "accounts:signUp" and "token" in paths  # signed in, then refreshed before expiry
+    session = json.loads((tmp_path / "device" / f"session-emulator-{firestore.project}.json").read_text())
+    assert session["uid"] == "guest-1" and session["anonymous"] is True
