@@ -132,7 +132,8 @@ def classify(service: Service, text: str, model_value: object) -> dict[str, Any]
     if store is None:
         raise service.store_error or StoreUnavailableError("no model store configured")
     configured = service.settings.default_model.strip()
-    default = None if configured in ("", STORE_DEFAULT) else configured
+    # `default` as DEFAULT_MODEL would point at itself: read it, like `store`, as "<store>/DEFAULT".
+    default = None if configured.lower() in ("", STORE_DEFAULT, "default") else configured
     name, version = store.resolve(model_value, default=default)
 
     def load() -> Any:

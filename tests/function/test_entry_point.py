@@ -306,3 +306,14 @@ def test_classifies_with_a_gs_store(backend: Backend, deliver: Callable[..., Non
     deliver(PATH, message())
     emotion = backend.get(PATH)["emotion"]
     assert (emotion["model"], emotion["modelVersion"]) == ("tinymulti", "v1")
+
+
+@pytest.mark.parametrize(("default_model", "expected"), [
+    ("store", "tiny"), ("default", "tiny"), ("", "tiny"), ("tinymulti", "tinymulti"),
+    ("tinymulti@v1", "tinymulti")])
+def test_default_model_param(backend: Backend, deliver: Callable[..., None], service: Service,
+                             default_model: str, expected: str) -> None:
+    service.settings = Settings(model_store=service.settings.model_store, default_model=default_model)
+    backend.create(PATH, message(model="default"))
+    deliver(PATH, message(model="default"))
+    assert backend.get(PATH)["emotion"]["model"] == expected
