@@ -1,0 +1,23 @@
+"""The script python-for-android starts (`main.py` at the APK's root); desktops use `python -m mobile_app`.
+
+buildozer packs this folder's files at the APK's root, where no `mobile_app/` folder exists: the
+folder is registered as the `mobile_app` package here, so the same imports work in both layouts.
+"""
+
+import importlib.util
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+if "mobile_app" not in sys.modules:
+    spec = importlib.util.spec_from_file_location(
+        "mobile_app", os.path.join(HERE, "__init__.py"), submodule_search_locations=[HERE])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["mobile_app"] = package
+    spec.loader.exec_module(package)
+
+from mobile_app.__main__ import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
