@@ -1,0 +1,107 @@
+"""The end-to-end tier: the Firebase Emulator Suite (firebase-tools) running our real function.
+
+One suite per test session (Auth, Firestore, Functions; Storage where its rules runtime exists),
+on free ports, with a firebase config derived from the repository's (scripts/emulator_suite.py).
+Skipped, with the reason, where firebase-tools, node, Java >= 21 or the Firestore JAR is missing.
+
+Models: the repository's store (models/store) when it holds a default model and a second one;
+until then two tiny random-weight artifacts (tests/support/tiny_model.py) published into a
+temporary store with chat_emotion.store, exactly as a real publish would.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from scripts.emulator_suite import REPO_ROOT, EmulatorSuite, why_no_suite
+
+REPO_STORE = REPO_ROOT / "models" / "store"
+ARTIFACTS = REPO_ROOT / "artifacts" / "e2e"
+FINAL_STATES = ("COMPLETED", "ERROR")
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    path: Path
+    default: str                 # the default model's name
+    second: str                  # another model, used by name
+    labels: dict[str, list[str]]  # model name -> its labels
+    tiny: bool                   # tiny random-weight artifacts (predictable labels)
+
+
+def _labels(store: Path, name: str) -> list[str]:
+    import json
+
+    version = (store / name / "LATEST").read_text().strip()
+    return list(json.loads((store / name / version / "manifest.json").read_text())["labels"])
+
+
+def _repo_store() -> StoreInfo | None:
+    if not (REPO_STORE / "DEFAULT").is_file():
+        return None
+    default = (REPO_STORE / "DEFAULT").read_text().strip().split("@")[0]
+    others = sorted(p.parent.name for p in REPO_STORE.glob("*/LATEST") if p.parent.name != default)
+    if not others or not (REPO_STORE / default / "LATEST").is_file():
+        return None
+    return StoreInfo(REPO_STORE, default, others[0],
+                     {n: _labels(REPO_STORE, n) for n in (default, others[0])}, tiny=False)
+
+
+def _tiny_store(root: Path) -> StoreInfo:
+    from chat_emotion.store import LocalStore
+
+    from tests.support.tiny_model import MULTI_LABELS, SINGLE_LABELS, build_tiny_artifact
+
+    store = root / "store"
+    store.mkdir(parents=True)
+    local = LocalStore(store)
+    a = build_tiny_artifact(root / "minilm", name="minilm", version="e2e")
+    local.publish(a.directory, make_default=True)
+    b = build_tiny_artifact(root / "bert", name="bert", version="e2e", multi_label=True, seed=1)
+    local.publish(b.directory)
+    return StoreInfo(store, "minilm", "bert", {"minilm": SINGLE_LABELS, "bert": MULTI_LABELS}, tiny=True)
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory: pytest.TempPathFactory) -> StoreInfo:
+    reason = why_no_suite()
+    if reason:
+        pytest.skip(reason)
+    if os.environ.get("E2E_TINY_MODELS") != "1":
+        repo = _repo_store()
+        if repo is not None:
+            return repo
+    return _tiny_store(tmp_path_factory.mktemp("e2e-models"))
+
+
+@pytest.fixture(scope="session")
+def suite(model_store: StoreInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorSuite]:
+    reason = why_no_suite()
+    if reason:
+        pytest.skip(reason)
+    log_dir = tmp_path_factory.mktemp("e2e-suite")
+    s = EmulatorSuite(project="demo-emotion-e2e", ports="free", tag=f"e2e-{os.getpid()}",
+                      params={"MODEL_STORE": str(model_store.path)}, log_path=log_dir / "emulators.log")
+    started = time.monotonic()
+    s.start()
+    if not s.function_loaded():
+        s.wait_for_line("classify_message]: firestore function initialized", timeout=60)
+    print(f"\n[e2e] Emulator Suite up in {time.monotonic() - started:.0f} s: {s.only}; log {s.log_path}")
+    try:
+        yield s
+    finally:
+        s.stop()
+        left = s.leftovers()
+        assert not left, f"processes left behind by the Emulator Suite: {left}"
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
