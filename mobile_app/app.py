@@ -29,6 +29,9 @@ from mobile_app.widgets import ChatScreen, MessageBubble, SettingsScreen, SignIn
 
 log = logging.getLogger(__name__)
 KV_FILE = Path(__file__).with_name("screens.kv")
+# Bubbles built at start and per "Show earlier" tap: each is a dozen widgets and textures, so
+# start-up time and memory stay flat however long the history on the device grows.
+PAGE = 30
 
 
 class EmotionChatApp(App):
@@ -48,6 +51,7 @@ class EmotionChatApp(App):
         self.engine: SyncEngine | None = None
         self.store: MessageStore | None = None
         self.bubbles: dict[str, MessageBubble] = {}
+        self.shown_from = 0.0  # bubbles exist for messages created at or after this (created_local)
         self._auth: FirebaseAuth | None = None
         self._previous_screen = "signin"
         self.exit_code = 0
@@ -205,7 +209,7 @@ class EmotionChatApp(App):
         self.connect()
         self._signin_message(f"{message} Your unsent messages are kept.", error=True)
 
-    def refresh_messages(self, ids: list[str] | None = None) -> None:
+    def refresh_messages(self, ids: list[str] | None = None, older_page: bool = False) -> None:
         """Show the store: new bubbles at the bottom, changed ones updated in place."""
         if self.store is None:
             return
@@ -213,7 +217,12 @@ class EmotionChatApp(App):
         container = chat.ids.bubbles
         added = False
         messages = self.store.all()
+        if not self.bubbles and len(messages) > PAGE:
+            self.shown_from = messages[-PAGE].created_local
+        chat.has_earlier = bool(messages) and messages[0].created_local < self.shown_from
         for msg in messages:
+            if msg.created_local < self.shown_from:
+                continue
             if ids is not None and msg.id not in ids and msg.id in self.bubbles:
                 continue
             bubble = self.bubbles.get(msg.id)
@@ -226,8 +235,15 @@ class EmotionChatApp(App):
                 added = True
             bubble.show(msg)
         self._update_status(messages)
-        if added:
+        if added and not older_page:
             Clock.schedule_once(lambda dt: setattr(chat.ids.scroller, "scroll_y", 0), 0)
+
+    def show_earlier(self) -> None:
+        if self.store is None:
+            return
+        older = [m for m in self.store.all() if m.created_local < self.shown_from]
+        self.shown_from = older[-PAGE].created_local if len(older) > PAGE else 0.0
+        self.refresh_messages(older_page=True)
 
     def _update_status(self, messages: list) -> None:
         waiting = sum(1 for m in messages if m.state is State.QUEUED)
@@ -245,6 +261,7 @@ class EmotionChatApp(App):
             for bubble in self.bubbles.values():
                 container.remove_widget(bubble)
         self.bubbles.clear()
+        self.shown_from = 0.0
 
     def send_from_entry(self) -> None:
         chat: ChatScreen = self.root.get_screen("chat")

@@ -113,6 +113,7 @@ class SignInScreen(Screen):
 
 
 class ChatScreen(Screen):
+    has_earlier = BooleanProperty(False)
     hint = StringProperty("")
     hint_is_error = BooleanProperty(False)
     counter = StringProperty("")
