@@ -80,8 +80,9 @@ def metrics_fn(data: TextDataset, threshold: float):
             prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
         )
         probs = probabilities(logits, data.is_multi_label)
+        # label_ids, not data.targets(): the Trainer may visit the evaluation set in its own order.
         scores = classification_metrics(
-            data.targets(),
+            np.asarray(prediction.label_ids),
             decisions(probs, data.is_multi_label, threshold),
             data.label_names,
             data.is_multi_label,

@@ -1,0 +1,201 @@
+"""Knowledge distillation: a fine-tuned teacher's softened logits train a smaller student.
+
+    loss = alpha * T² * KL(softmax(teacher / T) ‖ softmax(student / T)) + (1 - alpha) * CE(student, labels)
+
+(for multi-label data: binary cross-entropy against sigmoid(teacher / T), and BCE against the labels).
+The teacher runs once over the data before training; its logits are cached beside it, keyed by the
+texts, so distilling several students from one teacher pays for the teacher once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training.catalogue import resolve_checkpoint
+from training.checkpoint import CheckpointInfo, load_checkpoint, torch_logits
+from training.data import MULTI, TextDataset
+from training.metrics import classification_metrics, decisions, probabilities
+from training.students import ARCHITECTURES, build_student, train_tokenizer
+from training.train import (
+    EncodedDataset,
+    epoch_timer,
+    finish_checkpoint,
+    load_data,
+    metrics_fn,
+    trainer_arguments,
+)
+from training.training_args import DistillConfig
+
+CACHE_DIR = "distill_cache"
+
+
+def distillation_loss(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float,
+    alpha: float,
+    multi_label: bool,
+) -> torch.Tensor:
+    """alpha · T² · soft loss + (1 − alpha) · hard loss (T² keeps the soft gradients' scale)."""
+    t = temperature
+    if multi_label:
+        soft = F.binary_cross_entropy_with_logits(student / t, torch.sigmoid(teacher / t))
+        hard = F.binary_cross_entropy_with_logits(student, labels.float())
+    else:
+        soft = F.kl_div(
+            F.log_softmax(student / t, dim=-1), F.softmax(teacher / t, dim=-1), reduction="batchmean"
+        )
+        hard = F.cross_entropy(student, labels)
+    return alpha * t * t * soft + (1.0 - alpha) * hard
+
+
+def teacher_logits(teacher_dir: str, model, tokenizer, texts: list[str], max_length: int) -> np.ndarray:
+    """The teacher's logits for `texts`, from the cache in `<teacher>/distill_cache/` when present."""
+    digest = hashlib.sha256("\n".join([str(max_length), *texts]).encode()).hexdigest()[:16]
+    cache = Path(teacher_dir) / CACHE_DIR / f"{digest}.npy"
+    if cache.is_file():
+        return np.load(cache)
+    logits = torch_logits(model, tokenizer, texts, max_length, progress=True)
+    cache.parent.mkdir(exist_ok=True)
+    np.save(cache, logits)
+    return logits
+
+
+def make_student(config: DistillConfig, train_set: TextDataset, teacher_tokenizer):
+    """(student model, its tokenizer, base checkpoint to record) — built small, or loaded pretrained."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    labels = list(train_set.label_names)
+    if config.model in ARCHITECTURES and not Path(config.model).exists():
+        if config.tokenizer == "teacher":
+            if config.model == "roberta":
+                raise ValueError(
+                    "a roberta student needs its own byte-level BPE tokenizer: use --tokenizer own"
+                )
+            tokenizer = teacher_tokenizer
+        else:
+            tokenizer = train_tokenizer(config.model, train_set.texts, config.vocab_size)
+        model = build_student(
+            config.model,
+            tokenizer,
+            labels,
+            train_set.problem_type,
+            layers=config.layers,
+            hidden=config.hidden,
+            heads=config.heads,
+            intermediate=config.intermediate,
+        )
+        return model, tokenizer, "scratch"
+    source, base = resolve_checkpoint(config.model)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)},
+        problem_type=train_set.problem_type,
+        attn_implementation="eager",
+        ignore_mismatched_sizes=True,
+    )
+    return model, tokenizer, base
+
+
+def distill(config: DistillConfig) -> CheckpointInfo:
+    """Distil `config.teacher` into a student on `config.data`; write the student's checkpoint."""
+    from transformers import DataCollatorWithPadding, Trainer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    teacher, teacher_tokenizer, teacher_info = load_checkpoint(config.teacher, config.threads)
+    config = replace(config, labels=config.labels or list(teacher_info.labels))
+    train_set, eval_set = load_data(config)
+    if list(train_set.label_names) != list(teacher_info.labels):
+        raise ValueError(
+            f"the data's labels {list(train_set.label_names)} differ from the teacher's {teacher_info.labels}"
+        )
+    multi = train_set.problem_type == MULTI
+    print(f"teacher logits for {len(train_set)} training texts")
+    soft_train = teacher_logits(
+        config.teacher, teacher, teacher_tokenizer, train_set.texts, teacher_info.max_length
+    )
+    teacher_eval: dict = {}
+    soft_eval = None
+    if eval_set is not None:
+        soft_eval = teacher_logits(
+            config.teacher, teacher, teacher_tokenizer, eval_set.texts, teacher_info.max_length
+        )
+        scores = classification_metrics(
+            eval_set.targets(),
+            decisions(probabilities(soft_eval, multi), multi, teacher_info.threshold),
+            eval_set.label_names,
+            multi,
+        )
+        teacher_eval = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+    del teacher
+
+    student, tokenizer, base = make_student(config, train_set, teacher_tokenizer)
+    params = sum(p.numel() for p in student.parameters())
+    print(f"student: {student.config.model_type}, {params / 1e6:.2f} M parameters, base {base}")
+    info = CheckpointInfo(
+        base_checkpoint=base,
+        architecture=student.config.model_type,
+        labels=list(train_set.label_names),
+        problem_type=train_set.problem_type,
+        threshold=config.threshold if multi else None,
+        max_length=config.max_length,
+        dataset=train_set.source,
+        command=config.command,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        hyperparameters={k: v for k, v in config.to_dict().items() if k not in ("command", "extra")},
+        distillation={
+            "teacher": str(config.teacher),
+            "teacher_base": teacher_info.base_checkpoint,
+            "temperature": config.temperature,
+            "alpha": config.alpha,
+            "student_parameters": params,
+            "teacher_evaluation": teacher_eval,
+        },
+    )
+
+    class DistillationTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            soft = inputs.pop("teacher_logits")
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            loss = distillation_loss(
+                outputs.logits,
+                soft,
+                labels,
+                temperature=config.temperature,
+                alpha=config.alpha,
+                multi_label=multi,
+            )
+            return (loss, outputs) if return_outputs else loss
+
+    trainer = DistillationTrainer(
+        model=student,
+        args=trainer_arguments(config, eval_set is not None, label_names=["labels"]),
+        train_dataset=EncodedDataset(tokenizer, train_set, config.max_length, {"teacher_logits": soft_train}),
+        eval_dataset=(
+            EncodedDataset(tokenizer, eval_set, config.max_length, {"teacher_logits": soft_eval})
+            if eval_set is not None
+            else None
+        ),
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=metrics_fn(eval_set, config.threshold) if eval_set else None,
+        callbacks=[epoch_timer(info.epoch_seconds, info.history)],
+    )
+    trainer.train()
+    return finish_checkpoint(trainer, tokenizer, config, info, eval_set)
