@@ -15,6 +15,7 @@ from typing import Any
 
 from kivy.app import App
 from kivy.clock import Clock
+from kivy.core.window import Window
 from kivy.lang import Builder
 from kivy.properties import StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
@@ -83,7 +84,15 @@ class EmotionChatApp(App):
             manager.add_widget(screen)
         self.prefs = self._load_prefs()
         self.model = self.prefs.model
+        Window.bind(on_keyboard=self._on_key)
         return manager
+
+    def _on_key(self, window: object, key: int, *largs: object) -> bool:
+        # Escape is Android's back button: leave Settings; elsewhere let Android background the app.
+        if key == 27 and self.root.current == "settings":
+            self.close_settings(save=False)
+            return True
+        return False
 
     def _load_prefs(self) -> Settings:
         fresh = not self.settings_path.exists()
@@ -185,6 +194,7 @@ class EmotionChatApp(App):
 
     def open_chat(self) -> None:
         assert self.tokens is not None and self.backend is not None
+        self.stop_engine()
         uid = self.tokens.uid or ""
         self.store = MessageStore.for_user(self.data_dir / self.backend.slug, uid)
         client = FirestoreClient(self.backend.firestore_url, self.backend.project_id, self.tokens)
