@@ -265,6 +265,7 @@ class EmulatorSuite:
     env: dict[str, str] = field(default_factory=dict)
     tag: str = field(default_factory=lambda: f"suite-{os.getpid()}")
     log_path: Path | None = None
+    keep_workdir: bool = False  # else the generated config folder goes on stop (logs kept if elsewhere)
     echo: bool = False
     progress: Progress = _say
     notes: list[str] = field(default_factory=list)
@@ -481,6 +482,10 @@ class EmulatorSuite:
         if self._reader is not None:
             self._reader.join(timeout=5)
         self.config_path.unlink(missing_ok=True)
+        if not self.keep_workdir:
+            log_inside = self.log_path is not None and self.workdir in self.log_path.parents
+            if not log_inside:
+                shutil.rmtree(self.workdir, ignore_errors=True)
 
     def leftovers(self) -> list[int]:
         """pids of this suite's processes still alive (empty after a clean stop)."""

@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,8 +39,7 @@ from scripts.emulator_suite import (  # noqa: E402
     end_processes,
 )
 
-RUN_TAG = "run"
-PID_FILE = STATE_DIR / "run_local.json"
+PID_NAME = "run_local.json"  # in --out: what `make stop` reads
 DEFAULT_STORE = REPO_ROOT / "models" / "store"
 # The names the app's model picker offers (mobile_app.messages.MODELS).
 APP_MODELS = ("minilm", "bert", "distilbert", "roberta", "electra", "mobilebert")
@@ -116,11 +116,11 @@ def app_command(suite: EmulatorSuite, extra: list[str]) -> list[str]:
             "--auth-emulator", suite.host("auth"), "--project", suite.project, *extra]
 
 
-def app_env(headless: bool) -> dict[str, str]:
+def app_env(headless: bool, out_dir: Path) -> dict[str, str]:
     env = {**os.environ, **QUIET_ENV, "KIVY_NO_ARGS": "1"}
     if headless:
         env.pop("DISPLAY", None)  # Kivy then draws offscreen (Mesa), and screenshots still work
-        env.setdefault("KIVY_HOME", str(STATE_DIR / RUN_TAG / "kivy"))
+        env.setdefault("KIVY_HOME", str(out_dir / "kivy"))
     return env
 
 
@@ -136,8 +136,8 @@ def run_headless(suite: EmulatorSuite, models: list[str], out_dir: Path, timeout
     say(f"headless app (offscreen): {' '.join(cmd[1:])}")
     app_log = out_dir / "app.log"
     with open(app_log, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=app_env(True), stdout=subprocess.PIPE, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=app_env(True, out_dir), stdout=subprocess.PIPE,
+                                stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         _CHILDREN.append(proc)
         # The driver bounds each label's wait; this bounds the whole run (sign-in, a stuck window).
         watchdog = threading.Timer(expected * timeout + 120, proc.terminate)
@@ -173,7 +173,7 @@ def run_headless(suite: EmulatorSuite, models: list[str], out_dir: Path, timeout
 def run_window(suite: EmulatorSuite, out_dir: Path) -> int:
     cmd = app_command(suite, [])
     say(f"opening the app: {' '.join(cmd[1:])} (close the window or Ctrl-C to stop)")
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=app_env(False), start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=app_env(False, out_dir), start_new_session=True)
     _CHILDREN.append(proc)
     return proc.wait()
 
@@ -192,21 +192,21 @@ def stop_children() -> None:
             end_processes(tree, grace_s=2)
 
 
-def write_pid_file(suite: EmulatorSuite | None) -> None:
+def write_pid_file(pid_file: Path, suite: EmulatorSuite | None) -> None:
     table = _proc_table()
     info: dict[str, object] = {"pid": os.getpid(), "start": table[os.getpid()][1]}
     if suite is not None and suite._proc is not None:
         info["firebase"] = {"pid": suite._proc.pid, "start": table.get(suite._proc.pid, (0, ""))[1]}
-    PID_FILE.parent.mkdir(parents=True, exist_ok=True)
-    PID_FILE.write_text(json.dumps(info))
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(json.dumps(info))
 
 
-def stop_other() -> int:
+def stop_other(pid_file: Path) -> int:
     """`make stop`: end a running `make run` (by the pids it recorded), and whatever it left."""
-    if not PID_FILE.is_file():
-        print("nothing to stop (no .firebase/run_local.json)")
+    if not pid_file.is_file():
+        print(f"nothing to stop (no {pid_file})")
         return 0
-    info = json.loads(PID_FILE.read_text())
+    info = json.loads(pid_file.read_text())
     pid, start = int(info["pid"]), str(info["start"])
     if _alive(pid, start):
         print(f"stopping make run (pid {pid})", flush=True)
@@ -223,7 +223,10 @@ def stop_other() -> int:
         end_processes(tree)
     if _alive(pid, start):
         os.kill(pid, signal.SIGKILL)
-    PID_FILE.unlink(missing_ok=True)
+    # What a run that was killed outright could not remove itself.
+    (REPO_ROOT / f".firebase.run-{pid}.json").unlink(missing_ok=True)
+    shutil.rmtree(STATE_DIR / f"run-{pid}", ignore_errors=True)
+    pid_file.unlink(missing_ok=True)
     print("stopped")
     return 0
 
@@ -234,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Examples:\n  make run\n  python scripts/run_local.py --headless --free-ports\n"
                "  python scripts/run_local.py --emulators-only       # serve until Ctrl-C\n"
                "  python scripts/run_local.py --stop                 # what `make stop` runs")
-    p.add_argument("--stop", action="store_true", help="stop a running `make run` and exit")
+    p.add_argument("--stop", action="store_true",
+                   help="stop a running `make run` (the one writing to --out) and exit")
     p.add_argument("--headless", action="store_true",
                    help="scripted conversation offscreen, even with a display (the default without $DISPLAY)")
     p.add_argument("--emulators-only", action="store_true",
@@ -246,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", default="demo-emotion", help="emulator project id (default: demo-emotion)")
     p.add_argument("--free-ports", action="store_true",
                    help="free ports instead of firebase.json's fixed ones (the app is told which)")
-    p.add_argument("--out", type=Path, default=STATE_DIR / RUN_TAG,
+    p.add_argument("--out", type=Path, default=STATE_DIR / "run",
                    help="where the logs, the conversation and the screenshot go (default: .firebase/run)")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="seconds to wait for each label (default 120)")
@@ -256,15 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    out_dir: Path = args.out.resolve()
+    pid_file = out_dir / PID_NAME
     if args.stop:
-        return stop_other()
+        return stop_other(pid_file)
     os.environ.update(QUIET_ENV)
-    if PID_FILE.is_file():
-        info = json.loads(PID_FILE.read_text())
+    if pid_file.is_file():
+        info = json.loads(pid_file.read_text())
         if _alive(int(info["pid"]), str(info["start"])):
             sys.exit(f"`make run` is already running (pid {info['pid']}): `make stop` first")
     headless = args.headless or not os.environ.get("DISPLAY")
-    out_dir: Path = args.out.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -272,38 +277,41 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
-    write_pid_file(None)
+    write_pid_file(pid_file, None)
     suite: EmulatorSuite | None = None
     code = 1
+    serving = False  # True once only Ctrl-C / `make stop` is awaited: stopping then is the normal end
     try:
         model_store, models = resolve_store(args.model_store)
         say(f"model store: {model_store} (models: {', '.join(models) or '?'})")
         suite = EmulatorSuite(project=args.project, ports="free" if args.free_ports else "repo",
-                              params={"MODEL_STORE": model_store}, tag=RUN_TAG,
+                              params={"MODEL_STORE": model_store}, tag=f"run-{os.getpid()}",
                               log_path=out_dir / "emulators.log", echo=args.verbose, progress=say)
         (out_dir / "emulators.log").unlink(missing_ok=True)
         suite.start()
-        write_pid_file(suite)
+        write_pid_file(pid_file, suite)
         if not suite.function_loaded():
             suite.wait_for_line("classify_message]: firestore function initialized", timeout=60)
         say("function classify_message loaded by firebase-tools; emulators: "
             + ", ".join(f"{e} {suite.host(e)}" for e in suite.only))
         if args.emulators_only:
             say("serving; Ctrl-C (or `make stop`) to stop")
+            code, serving = 0, True
             while suite._proc is not None and suite._proc.poll() is None:
                 time.sleep(1)
-            code = 1
+            code = 1  # firebase-tools ended by itself
         elif headless:
             code = run_headless(suite, models, out_dir, args.timeout)
             if args.keep:
                 say("keeping the emulators up; Ctrl-C (or `make stop`) to stop")
+                serving = True
                 while suite._proc is not None and suite._proc.poll() is None:
                     time.sleep(1)
         else:
             code = run_window(suite, out_dir)
     except KeyboardInterrupt as why:
         say(f"interrupted ({why or 'Ctrl-C'}): stopping")
-        code = 130
+        code = code if serving else 130
     except RuntimeError as err:
         say(f"failed: {err}")
         code = 1
@@ -315,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             suite.stop()
             left = suite.leftovers()
             say("stopped; no process left behind" if not left else f"still alive: {left}")
-        PID_FILE.unlink(missing_ok=True)
+        pid_file.unlink(missing_ok=True)
     return code
 
 

@@ -46,7 +46,10 @@ def _repo_store() -> StoreInfo | None:
     if not (REPO_STORE / "DEFAULT").is_file():
         return None
     default = (REPO_STORE / "DEFAULT").read_text().strip().split("@")[0]
-    others = sorted(p.parent.name for p in REPO_STORE.glob("*/LATEST") if p.parent.name != default)
+    from mobile_app.messages import MODELS  # the app's model picker offers only these names
+
+    others = sorted(p.parent.name for p in REPO_STORE.glob("*/LATEST")
+                    if p.parent.name != default and p.parent.name in MODELS)
     if not others or not (REPO_STORE / default / "LATEST").is_file():
         return None
     return StoreInfo(REPO_STORE, default, others[0],
@@ -68,7 +71,7 @@ def _tiny_store(root: Path) -> StoreInfo:
     return StoreInfo(store, "minilm", "bert", {"minilm": SINGLE_LABELS, "bert": MULTI_LABELS}, tiny=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def model_store(tmp_path_factory: pytest.TempPathFactory) -> StoreInfo:
     reason = why_no_suite()
     if reason:
@@ -80,7 +83,7 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> StoreInfo:
     return _tiny_store(tmp_path_factory.mktemp("e2e-models"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def suite(model_store: StoreInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorSuite]:
     reason = why_no_suite()
     if reason:
