@@ -1,13 +1,10 @@
 """The chat's widgets: a message bubble with its state and emotion chip, and the three screens.
 
-Their layout is in screens.kv; here is only what a layout cannot say: how a message's state
-reads to a person, and how wide a bubble is.
+Their layout is in screens.kv, the words for each state in presentation.py; here is only what
+neither can say: how wide a bubble is, and when the character counter shows.
 """
 
 from __future__ import annotations
-
-import time
-import zlib
 
 from kivy.core.text import Label as CoreLabel
 from kivy.metrics import dp, sp
@@ -16,46 +13,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
 from mobile_app.messages import MAX_TEXT_CHARS, Message, State
-
-# Colours for the labels of the emotion data set (and the GoEmotions ones people meet most);
-# any other label gets a stable colour from its name.
-EMOTION_COLOURS: dict[str, tuple[float, float, float, float]] = {
-    "joy": (0.93, 0.62, 0.05, 1), "love": (0.86, 0.25, 0.5, 1), "surprise": (0.55, 0.35, 0.85, 1),
-    "sadness": (0.25, 0.45, 0.8, 1), "anger": (0.85, 0.2, 0.17, 1), "fear": (0.35, 0.38, 0.42, 1),
-    "neutral": (0.5, 0.55, 0.58, 1), "gratitude": (0.2, 0.62, 0.4, 1), "admiration": (0.15, 0.6, 0.6, 1),
-    "amusement": (0.95, 0.5, 0.15, 1), "disgust": (0.45, 0.55, 0.15, 1), "optimism": (0.3, 0.65, 0.25, 1),
-}
-_PALETTE = [(0.2, 0.5, 0.7, 1), (0.6, 0.3, 0.6, 1), (0.7, 0.45, 0.2, 1), (0.25, 0.55, 0.45, 1),
-            (0.55, 0.4, 0.35, 1), (0.4, 0.4, 0.7, 1)]
-
-
-def emotion_colour(label: str) -> tuple[float, float, float, float]:
-    return EMOTION_COLOURS.get(label.lower(), _PALETTE[zlib.crc32(label.lower().encode()) % len(_PALETTE)])
-
-
-def status_line(msg: Message) -> str:
-    """The small grey line under a bubble: when it was written and where it is on its way."""
-    when = time.strftime("%H:%M", time.localtime(msg.created_local))
-    if msg.state is State.QUEUED:
-        if msg.last_attempt_error:
-            return f"{when} · not sent yet: {msg.last_attempt_error.rstrip('.')}"
-        return f"{when} · sending…"
-    where = {
-        State.REJECTED: "not sent",
-        State.SENT: "sent · waiting for the classifier",
-        State.PROCESSING: "classifying…",
-        State.COMPLETED: "",
-        State.ERROR: "classifier error",
-    }[msg.state]
-    return f"{when} · {where}" if where else when
-
-
-def chip_text(msg: Message) -> str:
-    if msg.state is not State.COMPLETED or msg.emotion is None:
-        return ""
-    emotion = msg.emotion
-    labels = emotion.labels if len(emotion.labels) > 1 else [emotion.label]
-    return f"{' + '.join(labels)}  {emotion.score:.0%}"
+from mobile_app.presentation import describe
 
 
 class EmotionChip(BoxLayout):
@@ -79,21 +37,15 @@ class MessageBubble(BoxLayout):
         self.bind(text=self._fit, width=self._fit)
 
     def show(self, msg: Message) -> None:
+        view = describe(msg)
         self.message_id = msg.id
         self.text = msg.text
         self.state_name = msg.state.value
-        self.status_text = status_line(msg)
-        self.chip_text = chip_text(msg)
-        model = msg.emotion.model if msg.emotion and msg.emotion.model else msg.model
-        if self.chip_text and model and model != "default":
-            self.chip_text += f"  ·  {model}"
-        self.chip_color = emotion_colour(msg.emotion.label) if msg.emotion else (0.5, 0.5, 0.5, 1)
-        self.error_text = (msg.error_message or "") if msg.state in (State.ERROR, State.REJECTED) else ""
-        if msg.state is State.ERROR and msg.error_code:
-            self.error_text = f"{self.error_text} ({msg.error_code})"
-        if msg.state is State.ERROR and msg.retried:
-            self.error_text += " · sent again below"
-        self.can_retry = msg.state is State.REJECTED or (msg.state is State.ERROR and not msg.retried)
+        self.status_text = view.status
+        self.chip_text = view.chip
+        self.chip_color = view.chip_colour
+        self.error_text = view.error
+        self.can_retry = view.can_retry
 
     def _fit(self, *_: object) -> None:
         """A bubble as wide as its text, up to 78% of the row: short messages stay short."""

@@ -24,8 +24,8 @@ from tests.support.servers import REPO_ROOT, FirestoreEmulator
 
 pytestmark = [pytest.mark.gui, pytest.mark.emulator]
 ARTIFACTS = REPO_ROOT / "artifacts" / "app"
-JOY = (237, 158, 13)       # widgets.EMOTION_COLOURS["joy"] in 8-bit
-SADNESS = (64, 115, 204)   # widgets.EMOTION_COLOURS["sadness"]
+JOY = (237, 158, 13)       # presentation.EMOTION_COLOURS["joy"] in 8-bit
+SADNESS = (64, 115, 204)   # presentation.EMOTION_COLOURS["sadness"]
 DANGER = (191, 41, 41)     # screens.kv DANGER: the error text and its Retry button
 
 

@@ -62,7 +62,8 @@ def test_the_apk_layout_starts(tmp_path):
 
 def test_logic_modules_do_not_import_kivy():
     """The outbox, REST client and state machine stay usable (and testable) without a window."""
-    probe = "import sys, mobile_app.sync, mobile_app.config; print('kivy' in sys.modules)"
+    probe = ("import sys, mobile_app.sync, mobile_app.config, mobile_app.presentation; "
+             "print('kivy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True,
                          timeout=60)
     assert out.stdout.strip() == "False", out.stderr
