@@ -2,7 +2,8 @@
 
 For headless runs (tests, the end-to-end tier, demos): `python -m mobile_app --script FILE
 --screenshot PATH`. The script is plain text, one message per line; `#` starts a comment line and
-`@model NAME` picks the model for the lines after it (through the model picker, as a person would).
+`@model NAME` picks the model for the lines after it (through the model picker, as a person would);
+`@retry` taps Retry under the newest message that offers one and waits for what it sends.
 Each message prints as one JSON line on stdout once it is final (or timed out):
 `{"id", "text", "model", "state", "label", "score", "labels", "served_by", "error_code", "error"}`
 (`state` "invalid" when the app refused it on the device, with the reason it showed); at the end
@@ -27,6 +28,7 @@ from kivy.tests.common import UnitTestTouch
 from kivy.uix.widget import Widget
 
 from mobile_app.messages import Message, State
+from mobile_app.presentation import describe
 
 if TYPE_CHECKING:
     from mobile_app.app import EmotionChatApp
@@ -46,6 +48,8 @@ def parse_script(text: str) -> list[Step]:
             continue
         if line.startswith("@model "):
             steps.append(Step("model", line.removeprefix("@model ").strip()))
+        elif line == "@retry":
+            steps.append(Step("retry", ""))
         else:
             steps.append(Step("say", line))
     return steps
@@ -129,6 +133,9 @@ class ScriptDriver:
         if step.kind == "model":
             chat.ids.model_picker.text = step.value  # the picker's on_text is what a tap would fire
             return
+        if step.kind == "retry":
+            self._retry(chat)
+            return
         before = {m.id for m in self.app.store.all()}
         entry = chat.ids.entry
         entry.focus = True
@@ -149,9 +156,35 @@ class ScriptDriver:
             return
         self._waiting = (mid, step.value, self.app.model, time.monotonic() + self.timeout_s)
 
+    def _retry(self, chat: Widget) -> None:
+        """Tap Retry under the newest message that offers it; wait for what that sends."""
+        assert self.app.store is not None
+        failed = [m for m in self.app.store.all() if describe(m).can_retry and m.id in self.app.bubbles]
+        if not failed:
+            self._emit({"error": "@retry: no message offers a retry"})
+            self.ok = False
+            return
+        target = failed[-1]
+        bubble = self.app.bubbles[target.id]
+        chat.ids.scroller.scroll_to(bubble, animate=False)
+        # Scrolling lands on the next frame: tap then.
+        self._waiting = (None, target.text, target.model, time.monotonic() + self.timeout_s)
+        Clock.schedule_once(lambda dt: self._tap_retry(target, bubble), 0.2)
+
+    def _tap_retry(self, target: Message, bubble: Widget) -> None:
+        assert self.app.store is not None
+        before = {m.id for m in self.app.store.all()}
+        press(bubble.ids.retry_button)
+        new = [m for m in self.app.store.all() if m.id not in before]
+        # A classifier ERROR is sent again as a new message; a refused write goes again as itself.
+        mid = new[-1].id if new else target.id
+        self._waiting = (mid, target.text, target.model, time.monotonic() + self.timeout_s)
+
     def _check_waiting(self) -> bool:
         assert self._waiting is not None and self.app.store is not None
         mid, text, model, deadline = self._waiting
+        if mid is None and time.monotonic() <= deadline:
+            return True  # a tap is still to land
         msg = self.app.store.get(mid) if mid else None
         final = msg is not None and msg.state in (State.COMPLETED, State.ERROR)
         if final or time.monotonic() > deadline:
