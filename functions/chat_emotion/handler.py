@@ -168,7 +168,14 @@ def process(service: Service, event: MessageEvent) -> Outcome:
         logger.warn(str(rejected), code=rejected.code, **context)
         return Outcome("SKIPPED", rejected.code)
 
-    claim: Claim = service.repository.claim(event.document, lease_s=service.settings.lease_s)
+    try:
+        claim: Claim = service.repository.claim(event.document, lease_s=service.settings.lease_s)
+    except Exception:
+        # Firestore unreachable or contention beyond every retry: nothing can be written to the
+        # message, so the log is the only record. Re-raised so the platform reports a failed run.
+        logger.error("could not claim the message", code=errors.CLAIM_FAILED,
+                     traceback=traceback.format_exc(), **context)
+        raise
     if claim.kind == "missing":
         logger.warn("message deleted before it was processed; nothing to write",
                     code=errors.MESSAGE_DELETED, **context)

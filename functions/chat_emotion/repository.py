@@ -9,13 +9,16 @@ scenarios run against the real emulator, so the double cannot drift from Firesto
 from __future__ import annotations
 
 import datetime as dt
+import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 ClaimKind = Literal["claimed", "missing", "taken"]
 
 PROCESSING, COMPLETED, ERROR = "PROCESSING", "COMPLETED", "ERROR"
+_CLAIM_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,18 @@ class FirestoreRepository:
             })
             return Claim("claimed", data)
 
-        return run(self._client.transaction(max_attempts=20))
+        from google.api_core import exceptions
+
+        for attempt in range(_CLAIM_ATTEMPTS):
+            try:
+                return run(self._client.transaction(max_attempts=20))
+            except exceptions.Aborted:
+                # The client library retries contention only at commit; contention on the read
+                # (several deliveries locking one document) surfaces here. Back off and try again.
+                if attempt == _CLAIM_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(0.05 * 2**attempt, 1.0) * random.uniform(0.5, 1.5))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _update(self, path: str, fields: dict[str, Any]) -> bool:
         from google.api_core import exceptions

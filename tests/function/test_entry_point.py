@@ -317,3 +317,18 @@ def test_default_model_param(backend: Backend, deliver: Callable[..., None], ser
     backend.create(PATH, message(model="default"))
     deliver(PATH, message(model="default"))
     assert backend.get(PATH)["emotion"]["model"] == expected
+
+
+def test_claim_failure_is_logged_and_fails_the_run(backend: Backend, function_app: Any, service: Service,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    def unreachable(path: str, *, lease_s: float) -> None:
+        raise ConnectionError("firestore unreachable")
+
+    monkeypatch.setattr(service.repository, "claim", unreachable)
+    backend.create(PATH, message())
+    headers, body = created_event(PATH, message(), project=PROJECT)
+    assert function_app.test_client().post("/", headers=headers, data=body).status_code == 500
+    assert "status" not in backend.get(PATH)
+    logged = [e for e in log_entries(capsys.readouterr().err) if e.get("code") == errors.CLAIM_FAILED]
+    assert logged and "firestore unreachable" in logged[0]["traceback"]
