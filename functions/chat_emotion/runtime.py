@@ -192,14 +192,15 @@ def _configure_tokenizer(tokenizer: Tokenizer, max_length: int) -> None:
 def estimate_model_bytes(directory: str | Path) -> int:
     """Resident memory a loaded model costs, estimated from its files.
 
-    A rough, deliberately pessimistic rule: ONNX Runtime holds the weights once plus pre-packed
-    copies for some int8 kernels (~1.5x model.onnx), the tokenizer's vocabulary becomes Rust hash
-    maps a few times its JSON size (~3x tokenizer.json), and each session has a few MB of arenas.
+    ONNX Runtime holds the weights plus pre-packed copies for its int8 kernels, the tokenizer's
+    vocabulary becomes Rust hash maps a few times its JSON size, and each session keeps arenas.
+    Measured here: int8 all-MiniLM-L6-v2 (22.9 MB model.onnx, 0.7 MB tokenizer.json) adds 54 MB
+    of RSS once loaded and run; this rule gives 56 MB.
     """
     directory = Path(directory)
     model = (directory / MODEL_FILE).stat().st_size if (directory / MODEL_FILE).exists() else 0
     tok = (directory / TOKENIZER_FILE).stat().st_size if (directory / TOKENIZER_FILE).exists() else 0
-    return int(model * 1.5 + tok * 3 + 4 * 2**20)
+    return int(model * 2 + tok * 3 + 8 * 2**20)
 
 
 class ModelCache:

@@ -27,7 +27,6 @@ from chat_emotion.artifact import (
     ARTIFACT_FILES,
     MANIFEST_FILE,
     ArtifactCorruptError,
-    ArtifactError,
     ArtifactMissingError,
     Manifest,
     verify_artifact,
@@ -389,7 +388,7 @@ def open_store(uri: str | Path, *, base_dir: str | Path | None = None, cache_dir
 
 
 __all__ = [
-    "ArtifactError", "DEFAULT_POINTER", "GcsStore", "LATEST_POINTER", "LocalStore", "ModelNotFoundError",
+    "DEFAULT_POINTER", "GcsStore", "LATEST_POINTER", "LocalStore", "ModelNotFoundError",
     "ModelRefError", "ModelStore", "PublishError", "StoreError", "StoreUnavailableError", "open_store",
     "parse_model_ref",
 ]
