@@ -72,6 +72,10 @@ class FirestoreRepository:
     def __init__(self, client: Any) -> None:
         self._client = client
 
+    @property
+    def client(self) -> Any:
+        return self._client
+
     @classmethod
     def for_database(cls, project: str, database: str = "(default)") -> FirestoreRepository:
         return cls(_client(project, database))
