@@ -81,11 +81,17 @@ class Service:
     cache: Any = field(default=None)  # chat_emotion.runtime.ModelCache, created lazily (imports onnxruntime)
 
     def model_cache(self) -> Any:
-        if self.cache is None:
-            from chat_emotion.runtime import ModelCache
+        # Under a lock: the first events of a fresh instance arrive together (concurrency), and two
+        # caches would each load the model.
+        with _cache_lock:
+            if self.cache is None:
+                from chat_emotion.runtime import ModelCache
 
-            self.cache = ModelCache(budget_bytes=self.settings.cache_mb * 2**20)
-        return self.cache
+                self.cache = ModelCache(budget_bytes=self.settings.cache_mb * 2**20)
+            return self.cache
+
+
+_cache_lock = threading.Lock()
 
 
 class Rejected(Exception):
