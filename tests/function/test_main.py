@@ -67,3 +67,25 @@ def test_adapter_decodes_the_emulators_base64_and_leaves_raw_protobuf_alone() ->
 def test_every_error_code_is_documented() -> None:
     doc = (REPO_ROOT / "docs" / "FUNCTION.md").read_text()
     assert [code for code in errors.ALL if f"`{code}`" not in doc] == []
+
+
+def test_adapter_repairs_what_the_emulator_sends() -> None:
+    import io
+
+    from chat_emotion.emulator_adapter import EmulatorDeliveryAdapter
+
+    seen: dict = {}
+
+    def inner(environ: dict, start_response: object) -> list[bytes]:
+        seen.update(environ, body=environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])))
+        return [b"OK"]
+
+    _, body = created_event("users/u/messages/m", {"text": "hi", "model": "default"})
+    encoded = base64.b64encode(body)
+    EmulatorDeliveryAdapter(inner)({
+        "CONTENT_TYPE": "application/protobuf", "CONTENT_LENGTH": str(len(encoded)),
+        "wsgi.input": io.BytesIO(encoded),
+        "HTTP_CE_SOURCE": "//firestore.googleapis.com/projects/projects/demo/databases/(default)",
+    }, lambda *a: None)
+    assert seen["body"] == body and seen["CONTENT_LENGTH"] == str(len(body))
+    assert seen["HTTP_CE_SOURCE"] == "//firestore.googleapis.com/projects/demo/databases/(default)"
