@@ -6,20 +6,27 @@ Skipped, with the reason, where firebase-tools, node, Java >= 21 or the Firestor
 
 Models: the repository's store (models/store) when it holds a default model and a second one;
 until then two tiny random-weight artifacts (tests/support/tiny_model.py) published into a
-temporary store with chat_emotion.store, exactly as a real publish would.
+temporary folder store with chat_emotion.store. The suite's function reads them as production
+does: published with `python -m training publish ... --store gs://BUCKET/models` into a local
+Cloud Storage API (gcp-storage-emulator), and MODEL_STORE=gs://BUCKET/models. `make run`'s test
+(test_run_local.py) covers the folder store.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from scripts.emulator_suite import REPO_ROOT, EmulatorSuite, why_no_suite
+from scripts.emulator_suite import QUIET_ENV, REPO_ROOT, EmulatorSuite, free_port, why_no_suite
 
 REPO_STORE = REPO_ROOT / "models" / "store"
 ARTIFACTS = REPO_ROOT / "artifacts" / "e2e"
@@ -84,13 +91,73 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> StoreInfo:
 
 
 @pytest.fixture(scope="package")
-def suite(model_store: StoreInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorSuite]:
+def cloud_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Cloud Storage API on 127.0.0.1 (PyPI gcp-storage-emulator): STORAGE_EMULATOR_HOST's value.
+
+    firebase-tools' own Storage emulator cannot run offline (its rules runtime is a download).
+    """
+    exe = Path(sys.executable).parent / "gcp-storage-emulator"
+    if not exe.is_file():
+        pytest.skip("gcp-storage-emulator is not installed (make setup)")
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("gcs") / "gcs.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([str(exe), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    host = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{host}/storage/v1/b?project=x", timeout=2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gcp-storage-emulator did not start ({log.name})") from None
+                time.sleep(0.2)
+        yield host
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="package")
+def cloud_model_store(model_store: StoreInfo, cloud_storage: str) -> str:
+    """The models published to gs://BUCKET/models with the training CLI, as docs/DEPLOY.md says."""
+    env = {**os.environ, **QUIET_ENV, "STORAGE_EMULATOR_HOST": cloud_storage}
+    bucket = f"e2e-models-{os.getpid()}"
+    subprocess.run([sys.executable, "-c", "from chat_emotion.store import storage_client; "
+                    f"storage_client().create_bucket({bucket!r})"], env=env, check=True, cwd=REPO_ROOT)
+    uri = f"gs://{bucket}/models"
+    for name in (model_store.default, model_store.second):
+        version = (model_store.path / name / "LATEST").read_text().strip()
+        cmd = [sys.executable, "-m", "training", "publish", str(model_store.path / name / version),
+               "--store", uri, *(["--default"] if name == model_store.default else [])]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+        assert out.returncode == 0, f"{' '.join(cmd)}\n{out.stdout}\n{out.stderr[-3000:]}"
+    return uri
+
+
+@pytest.fixture(scope="package")
+def suite(cloud_model_store: str, cloud_storage: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorSuite]:
+    """The suite, the function reading its models from gs:// as in production (MODEL_STORE param).
+
+    firebase-tools' Storage emulator is left out: where it runs, firebase-tools points the
+    function's STORAGE_EMULATOR_HOST at it instead of the bucket the models were published to.
+    """
     reason = why_no_suite()
     if reason:
         pytest.skip(reason)
     log_dir = tmp_path_factory.mktemp("e2e-suite")
     s = EmulatorSuite(project="demo-emotion-e2e", ports="free", tag=f"e2e-{os.getpid()}",
-                      params={"MODEL_STORE": str(model_store.path)}, log_path=log_dir / "emulators.log")
+                      only=("auth", "firestore", "functions"),
+                      params={"MODEL_STORE": cloud_model_store}, env={"STORAGE_EMULATOR_HOST": cloud_storage},
+                      log_path=log_dir / "emulators.log")
     started = time.monotonic()
     s.start()
     if not s.function_loaded():
