@@ -161,8 +161,8 @@ def test_sign_in_screen_through_auth_rest_then_chat(firestore, tmp_path):
 
     `--auth-emulator` points at a scripted Auth REST server (firebase-tools' Auth emulator is not
     installed here): it answers signUp and token refresh as the REST API documents, with unsigned
-    ID tokens the Firestore emulator accepts. Tokens live 301 s, one second past the refresh
-    margin, so the app must refresh (securetoken) before its later requests.
+    ID tokens the Firestore emulator accepts. The first token lives 300 s, already inside the
+    app's refresh margin, so the app must refresh it (securetoken) before its first Firestore request.
     """
     from urllib.parse import parse_qs, urlparse
 
@@ -173,7 +173,7 @@ def test_sign_in_screen_through_auth_rest_then_chat(firestore, tmp_path):
         path = urlparse(req.path).path
         if path == "/identitytoolkit.googleapis.com/v1/accounts:signUp":
             return 200, {"idToken": unsigned_id_token("guest-1", firestore.project), "refreshToken": "r1",
-                         "expiresIn": "301", "localId": "guest-1"}
+                         "expiresIn": "300", "localId": "guest-1"}
         if path == "/securetoken.googleapis.com/v1/token":
             assert parse_qs(req.body.decode())["refresh_token"] == ["r1"]
             return 200, {"id_token": unsigned_id_token("guest-1", firestore.project), "refresh_token": "r1",
@@ -198,8 +198,9 @@ def test_sign_in_screen_through_auth_rest_then_chat(firestore, tmp_path):
         stand_in.halt.set()
         stand_in.join(5)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("{"), proc.stdout + proc.stderr[-3000:]
     record = json.loads(proc.stdout.splitlines()[0])
-    assert (record["state"], record["label"]) == ("completed", "joy")
-    assert paths[0] == "accounts:signUp" and "token" in paths  # signed in, then refreshed before expiry
+    assert (record["state"], record["label"]) == ("completed", "joy"), record
+    assert paths[0] == "accounts:signUp" and "token" in paths, paths  # signed in, refreshed before expiry
     session = json.loads((tmp_path / "device" / f"session-emulator-{firestore.project}.json").read_text())
     assert session["uid"] == "guest-1" and session["anonymous"] is True
