@@ -1,0 +1,116 @@
+"""Knowledge distillation: the loss is the textbook one, and a tiny teacher → student run works end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from training.distill import CACHE_DIR, distill, distillation_loss, teacher_logits
+from training.export import ExportOptions, export
+from training.train import train
+from training.training_args import DistillConfig, TrainConfig
+
+
+def test_alpha_zero_is_plain_cross_entropy():
+    student, teacher = torch.randn(8, 6), torch.randn(8, 6)
+    labels = torch.randint(0, 6, (8,))
+    loss = distillation_loss(student, teacher, labels, temperature=3.0, alpha=0.0, multi_label=False)
+    assert torch.allclose(loss, F.cross_entropy(student, labels))
+
+
+def test_soft_term_is_temperature_squared_kl():
+    student, teacher = torch.randn(8, 6), torch.randn(8, 6)
+    labels = torch.randint(0, 6, (8,))
+    t = 2.5
+    p_teacher = F.softmax(teacher / t, dim=-1)
+    kl = (p_teacher * (p_teacher.log() - F.log_softmax(student / t, dim=-1))).sum(-1).mean()
+    loss = distillation_loss(student, teacher, labels, temperature=t, alpha=1.0, multi_label=False)
+    assert torch.allclose(loss, t * t * kl, atol=1e-5)
+    # A student that already matches the teacher has nothing left to learn from it.
+    same = distillation_loss(teacher, teacher, labels, temperature=t, alpha=1.0, multi_label=False)
+    assert same.abs() < 1e-5
+
+
+def test_multi_label_uses_binary_cross_entropy():
+    student, teacher = torch.randn(4, 5), torch.randn(4, 5)
+    labels = (torch.rand(4, 5) > 0.5).float()
+    hard = distillation_loss(student, teacher, labels, temperature=2.0, alpha=0.0, multi_label=True)
+    assert torch.allclose(hard, F.binary_cross_entropy_with_logits(student, labels))
+    soft = distillation_loss(student, teacher, labels, temperature=2.0, alpha=1.0, multi_label=True)
+    expected = 4.0 * F.binary_cross_entropy_with_logits(student / 2.0, torch.sigmoid(teacher / 2.0))
+    assert torch.allclose(soft, expected)
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory, tiny_models, emotion_dir):
+    folder = tmp_path_factory.mktemp("teacher")
+    train(
+        TrainConfig(
+            model=str(tiny_models["bert"]),
+            data=str(emotion_dir),
+            output_dir=str(folder),
+            epochs=8,
+            learning_rate=5e-3,
+            threads=1,
+            logging_steps=1000,
+        )
+    )
+    return folder
+
+
+def test_distil_a_roberta_student_with_its_own_tokenizer(teacher, emotion_dir, tmp_path):
+    out = tmp_path / "student"
+    info = distill(
+        DistillConfig(
+            model="roberta",
+            teacher=str(teacher),
+            data=str(emotion_dir),
+            output_dir=str(out),
+            layers=1,
+            hidden=32,
+            heads=2,
+            intermediate=64,
+            vocab_size=300,
+            epochs=8,
+            learning_rate=5e-3,
+            temperature=2.0,
+            alpha=0.7,
+            threads=1,
+            logging_steps=1000,
+        )
+    )
+    assert info.architecture == "roberta" and info.base_checkpoint == "scratch"
+    assert info.distillation["teacher"] == str(teacher)
+    assert info.distillation["alpha"] == 0.7 and info.distillation["student_parameters"] > 0
+    assert 0.0 <= info.distillation["teacher_evaluation"]["accuracy"] <= 1.0
+    assert info.evaluation["accuracy"] > 1 / 6 + 0.1  # well above chance on the synthetic cues
+    assert list((teacher / CACHE_DIR).glob("*.npy")), "teacher logits are cached beside the teacher"
+    manifest = export(
+        ExportOptions(checkpoint=str(out), output_dir=str(tmp_path / "artifact"), name="roberta", threads=1)
+    )
+    assert manifest.base_checkpoint == "scratch" and manifest.provenance["distillation"]["alpha"] == 0.7
+    assert manifest.input_names == ["input_ids", "attention_mask"]
+
+
+def test_teacher_logits_come_from_the_cache_the_second_time(teacher):
+    from training.checkpoint import load_checkpoint
+
+    model, tokenizer, info = load_checkpoint(teacher)
+    texts = ["i feel happy", "so scared now"]
+    first = teacher_logits(str(teacher), model, tokenizer, texts, info.max_length)
+    cached = list((teacher / CACHE_DIR).glob("*.npy"))
+    second = teacher_logits(str(teacher), None, None, texts, info.max_length)  # no model: must hit the cache
+    assert np.array_equal(first, second) and first.shape == (2, 6) and cached
+
+
+def test_teacher_student_label_mismatch_is_refused(teacher, tmp_path):
+    data = tmp_path / "other.txt"
+    data.write_text("a;red\nb;blue\n")
+    with pytest.raises(ValueError):
+        distill(
+            DistillConfig(
+                model="bert", teacher=str(teacher), data=str(data), output_dir=str(tmp_path / "s"), threads=1
+            )
+        )
