@@ -131,6 +131,8 @@ def run_headless(suite: EmulatorSuite, models: list[str], out_dir: Path, timeout
     expected = sum(1 for line in text.splitlines() if line and not line.startswith(("#", "@")))
     shot = out_dir / "screenshot.png"
     data_dir = out_dir / "app-data"
+    # The emulators start empty each time: a session or history kept from an earlier run is stale.
+    shutil.rmtree(data_dir, ignore_errors=True)
     cmd = app_command(suite, ["--script", str(script), "--screenshot", str(shot), "--data-dir", str(data_dir),
                               "--timeout", str(timeout), "--size", "480x800"])
     say(f"headless app (offscreen): {' '.join(cmd[1:])}")
@@ -171,7 +173,9 @@ def run_headless(suite: EmulatorSuite, models: list[str], out_dir: Path, timeout
 
 
 def run_window(suite: EmulatorSuite, out_dir: Path) -> int:
-    cmd = app_command(suite, [])
+    data_dir = out_dir / "app-data"
+    shutil.rmtree(data_dir, ignore_errors=True)  # the emulators start empty: no stale session or history
+    cmd = app_command(suite, ["--data-dir", str(data_dir)])
     say(f"opening the app: {' '.join(cmd[1:])} (close the window or Ctrl-C to stop)")
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=app_env(False, out_dir), start_new_session=True)
     _CHILDREN.append(proc)
@@ -308,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                 while suite._proc is not None and suite._proc.poll() is None:
                     time.sleep(1)
         else:
+            code, serving = 0, True  # closing the window, Ctrl-C or `make stop` all end a normal run
             code = run_window(suite, out_dir)
     except KeyboardInterrupt as why:
         say(f"interrupted ({why or 'Ctrl-C'}): stopping")
