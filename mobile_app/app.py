@@ -186,9 +186,8 @@ class EmotionChatApp(App):
         self.tokens = None
         self.store = None
         self._clear_bubbles()
-        self.connect()
-        if self.root.current != "signin":  # unsigned test uids have no sign-out; show the screen anyway
-            self.root.current = "signin"
+        self._signin_message("Signed out.", error=False)
+        self.root.current = "signin"
 
     # --- chat ---------------------------------------------------------------------------------
 
