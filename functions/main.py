@@ -15,18 +15,27 @@ The region and CPU count are plain options: the Python SDK takes no params for t
 
 Only `on_document_created` is used: the function's own writes are updates, which never fire a
 created trigger, so a write-back can never trigger another classification.
+
+`recover_messages` runs on a schedule and finishes what the trigger could not: messages left in
+PROCESSING by an instance that died, and messages whose delivery was lost (chat_emotion.recovery).
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
-from firebase_functions import firestore_fn
+from firebase_functions import firestore_fn, scheduler_fn
 from firebase_functions.params import IntParam, StringParam
 
 REGION = "us-central1"
 CPU = 1  # one vCPU: ONNX Runtime runs one intra-op thread per request, CONCURRENCY requests at once
 TIMEOUT_S = 60
+LEASE_S = TIMEOUT_S * 2  # a claim older than this belongs to a run that died
+MAX_ATTEMPTS = 3  # claims of one message before it ends as ERROR ATTEMPTS_EXHAUSTED
+RECOVERY_SCHEDULE = "every 5 minutes"
+RECOVERY_TIMEOUT_S = 540
 # The repository root when run from a checkout (emulator, tests); in the cloud the source folder's
 # parent holds no models, so production sets MODEL_STORE to a gs:// URI.
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -57,12 +66,46 @@ MAX_INSTANCES = IntParam("MAX_INSTANCES", default=10, description="Upper bound o
 )
 def classify_message(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:
     """Classify a new chat message's emotion and write status + emotion back onto it."""
-    from chat_emotion.handler import Settings, handle
+    from chat_emotion.handler import handle
 
-    handle(event, Settings(
+    handle(event, _settings())
+
+
+@scheduler_fn.on_schedule(
+    schedule=RECOVERY_SCHEDULE,
+    region=REGION,
+    memory=MEMORY_MB,
+    timeout_sec=RECOVERY_TIMEOUT_S,
+    max_instances=1,  # one sweep at a time; the claim keeps overlapping sweeps safe anyway
+)
+def recover_messages(event: scheduler_fn.ScheduledEvent) -> None:
+    """Finish messages stuck in PROCESSING past the lease, or never processed (lost delivery)."""
+    from chat_emotion.recovery import run
+
+    run(_settings(), project=_project())
+
+
+def _settings():  # -> chat_emotion.handler.Settings, imported lazily (deploy discovery)
+    from chat_emotion.handler import Settings
+
+    return Settings(
         model_store=MODEL_STORE.value,
         default_model=DEFAULT_MODEL.value,
         cache_mb=MODEL_CACHE_MB.value,
-        lease_s=TIMEOUT_S * 2,
+        lease_s=LEASE_S,
+        max_attempts=MAX_ATTEMPTS,
         base_dir=BASE_DIR,
-    ))
+    )
+
+
+def _project() -> str:
+    """The project id: GCLOUD_PROJECT, else FIREBASE_CONFIG's projectId (both set by Firebase)."""
+    project = os.environ.get("GCLOUD_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    if not project:
+        config = os.environ.get("FIREBASE_CONFIG", "{}")
+        if not config.lstrip().startswith("{"):
+            config = Path(config).read_text()
+        project = json.loads(config).get("projectId")
+    if not project:
+        raise RuntimeError("no project id: set GCLOUD_PROJECT")
+    return project

@@ -47,6 +47,8 @@ class Settings:
     """ONNX Runtime intra-op threads per request (concurrency gives the parallelism)."""
     lease_s: float = 600.0
     """A PROCESSING claim older than this belongs to a dead run and may be taken over."""
+    max_attempts: int = 3
+    """Claims of one message before it ends as ERROR ATTEMPTS_EXHAUSTED (each earlier run died)."""
     base_dir: Path | None = None
     """Where a relative MODEL_STORE is resolved (the repository root)."""
 
@@ -190,6 +192,13 @@ def process(service: Service, event: MessageEvent) -> Outcome:
         logger.info("duplicate delivery: the message is already claimed; nothing to do",
                     code=errors.DUPLICATE_DELIVERY, state=claim.state, **context)
         return Outcome("SKIPPED", errors.DUPLICATE_DELIVERY)
+
+    if claim.attempt > service.settings.max_attempts:
+        # Every earlier run died between its claim and its write (a message that kills the
+        # instance, e.g. out of memory): stop here rather than kill instances forever.
+        return _fail(service, event, errors.ATTEMPTS_EXHAUSTED,
+                     f"{claim.attempt - 1} runs claimed this message and none finished (the instance "
+                     "died each time); it will not be tried again", context)
 
     try:
         text, model_value = validate(claim.data or {})

@@ -28,11 +28,15 @@ class Claim:
     claimed: this run owns it (status set to PROCESSING); `data` is the document as it stood.
     missing: the document no longer exists (deleted before processing).
     taken:   another delivery already claimed or finished it; `state` says which.
+
+    `attempt` counts the claims of this message, this one included (status.attempts): a claim
+    that takes over a dead run's lease is attempt 2, 3, ... and the handler gives up past a bound.
     """
 
     kind: ClaimKind
     data: dict[str, Any] | None = None
     state: str | None = None
+    attempt: int = 0
 
 
 class MessageRepository(Protocol):
@@ -60,6 +64,15 @@ def claimable(status: object, now: dt.datetime, lease_s: float) -> bool:
     if not isinstance(started, dt.datetime):
         return False
     return (now - started).total_seconds() > lease_s
+
+
+def next_attempt(status: object) -> int:
+    """The attempt number a claim of a message with this (claimable) `status` becomes."""
+    if not isinstance(status, dict):
+        return 1
+    previous = status.get("attempts")
+    # A claim written before attempts were counted was one attempt.
+    return (previous if isinstance(previous, int) and not isinstance(previous, bool) else 1) + 1
 
 
 class FirestoreRepository:
@@ -96,11 +109,12 @@ class FirestoreRepository:
             status = data.get("status")
             if not claimable(status, dt.datetime.now(dt.UTC), lease_s):
                 return Claim("taken", data, status.get("state") if isinstance(status, dict) else None)
+            attempt = next_attempt(status)
             transaction.update(ref, {
                 "status": {"state": PROCESSING, "startTime": firestore.SERVER_TIMESTAMP,
-                           "updateTime": firestore.SERVER_TIMESTAMP},
+                           "updateTime": firestore.SERVER_TIMESTAMP, "attempts": attempt},
             })
-            return Claim("claimed", data)
+            return Claim("claimed", data, attempt=attempt)
 
         from google.api_core import exceptions
 

@@ -92,7 +92,9 @@ def test_manifest_declares_the_firestore_trigger(manifest_yaml: tuple[str, float
     text, elapsed = manifest_yaml
     manifest = yaml.safe_load(text)
     assert manifest["specVersion"] == "v1alpha1"
-    assert list(manifest["endpoints"]) == ["classify_message"]
+    assert sorted(manifest["endpoints"]) == ["classify_message", "recover_messages"]
+    # The recovery sweep (chat_emotion.recovery) runs on Cloud Scheduler.
+    assert manifest["endpoints"]["recover_messages"]["scheduleTrigger"]["schedule"]
     ep = manifest["endpoints"]["classify_message"]
     assert ep["entryPoint"] == "classify_message"
     assert ep["platform"] == "gcfv2"
@@ -139,7 +141,10 @@ def test_documented_production_params_pass_firebase_tools_deploy_checks(
     assert code == 0, result
     assert result["config_errors"] == []
     assert result["params"]["MODEL_STORE"].startswith("gs://")  # the cloud has no models/ folder
-    [ep] = result["endpoints"]
+    endpoints = {e["id"]: e for e in result["endpoints"]}
+    assert sorted(endpoints) == ["classify_message", "recover_messages"]
+    assert endpoints["recover_messages"]["timeoutSeconds"] == 540  # validated: 2nd gen allows it
+    ep = endpoints["classify_message"]
     assert ep["id"] == "classify_message" and ep["region"] == "us-central1" and ep["platform"] == "gcfv2"
     assert ep["runtime"] == "python311"
     assert ep["availableMemoryMb"] in (512, 1024, 2048)

@@ -14,7 +14,7 @@ import datetime as dt
 import threading
 from typing import Any
 
-from chat_emotion.repository import COMPLETED, ERROR, PROCESSING, Claim, claimable
+from chat_emotion.repository import COMPLETED, ERROR, PROCESSING, Claim, claimable, next_attempt
 
 
 class MemoryRepository:
@@ -46,8 +46,9 @@ class MemoryRepository:
             status = doc.get("status")
             if not claimable(status, now, lease_s):
                 return Claim("taken", data, status.get("state") if isinstance(status, dict) else None)
-            doc["status"] = {"state": PROCESSING, "startTime": now, "updateTime": now}
-            return Claim("claimed", data)
+            attempt = next_attempt(status)
+            doc["status"] = {"state": PROCESSING, "startTime": now, "updateTime": now, "attempts": attempt}
+            return Claim("claimed", data, attempt=attempt)
 
     def _update(self, path: str, state: str, extra: dict[str, Any]) -> bool:
         now = dt.datetime.now(dt.UTC)
