@@ -8,9 +8,11 @@ import os
 os.environ.setdefault("NO_GCE_CHECK", "true")
 os.environ.setdefault("METADATA_SERVER_DETECTION", "none")
 
+from collections.abc import Iterator  # noqa: E402
+
 import pytest  # noqa: E402
 
-from tests.support.servers import FirestoreEmulator, why_no_firestore_emulator  # noqa: E402
+from tests.support.servers import REPO_ROOT, FirestoreEmulator, why_no_firestore_emulator  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +31,16 @@ def firestore(firestore_emulator):
     """The session's emulator, emptied before each test."""
     firestore_emulator.reset()
     return firestore_emulator
+
+
+@pytest.fixture(scope="session")
+def function_app() -> Iterator[object]:
+    """functions-framework's app for functions/main.py:classify_message, created once per session
+    for every tier (main.py declares Firebase params, and the SDK refuses to declare a param twice
+    in a process)."""
+    import functions_framework
+
+    os.environ.setdefault("GCLOUD_PROJECT", "demo-emotion")
+    source = str(REPO_ROOT / "functions" / "main.py")
+    yield functions_framework.create_app(
+        target="classify_message", source=source, signature_type="cloudevent")

@@ -48,18 +48,6 @@ def model_store(tmp_path: Path, tiny_artifacts: dict[str, TinyArtifact]) -> Loca
     return store
 
 
-@pytest.fixture(scope="session")
-def function_app() -> Iterator[object]:
-    """functions-framework's app for functions/main.py:classify_message, created once per session
-    (main.py declares Firebase params, and the SDK refuses to declare a param twice in a process)."""
-    import functions_framework
-
-    os.environ.setdefault("GCLOUD_PROJECT", PROJECT)
-    source = str(REPO_ROOT / "functions" / "main.py")
-    yield functions_framework.create_app(
-        target="classify_message", source=source, signature_type="cloudevent")
-
-
 def log_entries(text: str) -> list[dict]:
     """The structured (JSON) log lines in captured output."""
     entries = []

@@ -142,7 +142,8 @@ def _run(emulator, case: Case) -> int:
         query = {"structuredQuery": {"from": [{"collectionId": "messages", "allDescendants": True}]}}
         status, body = emulator.request("POST", f"{emulator.documents_url}:runQuery", query, headers)
         # runQuery streams: a refusal may come back as an error entry in a 200 response.
-        refused = status != 200 or any("error" in item for item in (body if isinstance(body, list) else [body]))
+        items = body if isinstance(body, list) else [body]
+        refused = status != 200 or any("error" in item for item in items)
         return 403 if refused else 200
     if case.op == "update":
         mask = "&".join(f"updateMask.fieldPaths={k}" for k in case.fields)
