@@ -3,8 +3,9 @@
     loss = alpha * T² * KL(softmax(teacher / T) ‖ softmax(student / T)) + (1 - alpha) * CE(student, labels)
 
 (for multi-label data: binary cross-entropy against sigmoid(teacher / T), and BCE against the labels).
-The teacher runs once over the data before training; its logits are cached beside it, keyed by the
-texts, so distilling several students from one teacher pays for the teacher once.
+The teacher (a checkpoint, or an exported artifact run through the function's runtime) runs once over
+the data; its logits are cached beside the student's folder, keyed by teacher and texts, so several
+students distilled from one teacher pay for it once.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from training.train import (
 )
 from training.training_args import DistillConfig
 
-CACHE_DIR = "distill_cache"
+CACHE_DIR = ".distill_cache"
+"""Teacher logits are cached here, beside the student's output folder, for the next student."""
 
 
 def distillation_loss(
@@ -59,14 +61,45 @@ def distillation_loss(
     return alpha * t * t * soft + (1.0 - alpha) * hard
 
 
-def teacher_logits(teacher_dir: str, model, tokenizer, texts: list[str], max_length: int) -> np.ndarray:
-    """The teacher's logits for `texts`, from the cache in `<teacher>/distill_cache/` when present."""
-    digest = hashlib.sha256("\n".join([str(max_length), *texts]).encode()).hexdigest()[:16]
-    cache = Path(teacher_dir) / CACHE_DIR / f"{digest}.npy"
+class Teacher:
+    """The teacher: a torch checkpoint, or an exported artifact run through the function's runtime
+    (several times faster on CPU; its int8 logits are what the served model would say)."""
+
+    def __init__(self, path: str, threads: int | None) -> None:
+        from training.evaluate import is_artifact
+
+        self.path = str(Path(path).resolve())
+        self.tokenizer = None
+        if is_artifact(Path(path)):
+            from chat_emotion.runtime import Classifier
+
+            self._classifier = Classifier.load(path, threads=threads or 1)
+            manifest = self._classifier.manifest
+            self.labels, self.threshold = list(manifest.labels), manifest.threshold
+            self.max_length, self.base = manifest.max_length, manifest.base_checkpoint
+            self.kind = f"onnx-{manifest.quantization}"
+        else:
+            self._model, self.tokenizer, info = load_checkpoint(path, threads)
+            self.labels, self.threshold = list(info.labels), info.threshold
+            self.max_length, self.base = info.max_length, info.base_checkpoint
+            self.kind = "torch"
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        if self.kind == "torch":
+            return torch_logits(self._model, self.tokenizer, texts, self.max_length, progress=True)
+        from training.export import runtime_logits
+
+        return runtime_logits(self._classifier, texts, batch_size=64, progress=True)
+
+
+def teacher_logits(cache_dir: Path, teacher: Teacher, texts: list[str]) -> np.ndarray:
+    """The teacher's logits for `texts`, cached in `cache_dir` under a key of teacher and texts."""
+    key = "\n".join([teacher.path, teacher.kind, str(teacher.max_length), *texts])
+    cache = Path(cache_dir) / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
     if cache.is_file():
         return np.load(cache)
-    logits = torch_logits(model, tokenizer, texts, max_length, progress=True)
-    cache.parent.mkdir(exist_ok=True)
+    logits = teacher.logits(texts)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, logits)
     return logits
 
@@ -82,6 +115,8 @@ def make_student(config: DistillConfig, train_set: TextDataset, teacher_tokenize
                 raise ValueError(
                     "a roberta student needs its own byte-level BPE tokenizer: use --tokenizer own"
                 )
+            if teacher_tokenizer is None:
+                raise ValueError("--tokenizer teacher needs a checkpoint teacher, not an exported artifact")
             tokenizer = teacher_tokenizer
         else:
             tokenizer = train_tokenizer(config.model, train_set.texts, config.vocab_size)
@@ -117,31 +152,29 @@ def distill(config: DistillConfig) -> CheckpointInfo:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if config.threads:
         torch.set_num_threads(config.threads)
-    teacher, teacher_tokenizer, teacher_info = load_checkpoint(config.teacher, config.threads)
-    config = replace(config, labels=config.labels or list(teacher_info.labels))
+    teacher = Teacher(config.teacher, config.threads)
+    config = replace(config, labels=config.labels or teacher.labels)
     train_set, eval_set = load_data(config)
-    if list(train_set.label_names) != list(teacher_info.labels):
+    if list(train_set.label_names) != teacher.labels:
         raise ValueError(
-            f"the data's labels {list(train_set.label_names)} differ from the teacher's {teacher_info.labels}"
+            f"the data's labels {list(train_set.label_names)} differ from the teacher's {teacher.labels}"
         )
     multi = train_set.problem_type == MULTI
-    print(f"teacher logits for {len(train_set)} training texts")
-    soft_train = teacher_logits(
-        config.teacher, teacher, teacher_tokenizer, train_set.texts, teacher_info.max_length
-    )
+    cache_dir = Path(config.output_dir).resolve().parent / CACHE_DIR
+    print(f"teacher ({teacher.kind}) logits for {len(train_set)} training texts")
+    soft_train = teacher_logits(cache_dir, teacher, train_set.texts)
     teacher_eval: dict = {}
     soft_eval = None
     if eval_set is not None:
-        soft_eval = teacher_logits(
-            config.teacher, teacher, teacher_tokenizer, eval_set.texts, teacher_info.max_length
-        )
+        soft_eval = teacher_logits(cache_dir, teacher, eval_set.texts)
         scores = classification_metrics(
             eval_set.targets(),
-            decisions(probabilities(soft_eval, multi), multi, teacher_info.threshold),
+            decisions(probabilities(soft_eval, multi), multi, teacher.threshold),
             eval_set.label_names,
             multi,
         )
         teacher_eval = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+    teacher_tokenizer, teacher_kind, teacher_base = teacher.tokenizer, teacher.kind, teacher.base
     del teacher
 
     student, tokenizer, base = make_student(config, train_set, teacher_tokenizer)
@@ -160,7 +193,8 @@ def distill(config: DistillConfig) -> CheckpointInfo:
         hyperparameters={k: v for k, v in config.to_dict().items() if k not in ("command", "extra")},
         distillation={
             "teacher": str(config.teacher),
-            "teacher_base": teacher_info.base_checkpoint,
+            "teacher_kind": teacher_kind,
+            "teacher_base": teacher_base,
             "temperature": config.temperature,
             "alpha": config.alpha,
             "student_parameters": params,
@@ -185,7 +219,9 @@ def distill(config: DistillConfig) -> CheckpointInfo:
 
     trainer = DistillationTrainer(
         model=student,
-        args=trainer_arguments(config, eval_set is not None, label_names=["labels"]),
+        args=trainer_arguments(
+            config, eval_set is not None, label_names=["labels"], remove_unused_columns=False
+        ),
         train_dataset=EncodedDataset(tokenizer, train_set, config.max_length, {"teacher_logits": soft_train}),
         eval_dataset=(
             EncodedDataset(tokenizer, eval_set, config.max_length, {"teacher_logits": soft_eval})

@@ -284,7 +284,7 @@ def export(options: ExportOptions):
         torch_probs = probabilities(
             torch_logits(model, tokenizer, texts, info.max_length, progress=True), multi
         )
-        onnx_probs = probabilities(_runtime_logits(classifier, texts), multi)
+        onnx_probs = probabilities(runtime_logits(classifier, texts), multi)
         measured = drift(torch_probs, onnx_probs, multi, info.threshold)
         print(json.dumps(measured))
         if (
@@ -351,11 +351,15 @@ def export(options: ExportOptions):
     return manifest
 
 
-def _runtime_logits(classifier, texts: list[str], batch_size: int = 32) -> np.ndarray:
-    """Logits from the runtime in input order, batched like Classifier.predict."""
+def runtime_logits(classifier, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+    """Logits from the runtime in input order, batched by length like Classifier.predict."""
+    from tqdm.auto import tqdm
+
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.zeros((len(texts), len(classifier.labels)), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
+    for start in tqdm(
+        range(0, len(order), batch_size), desc="onnx inference", unit="batch", disable=not progress
+    ):
         chunk = order[start : start + batch_size]
         out[chunk] = classifier.logits([texts[i] for i in chunk])
     return out

@@ -46,6 +46,8 @@ def model_card(manifest) -> str:
             lines.append(f"- {title}: `{prov[key]}`")
     if prov.get("epoch_seconds"):
         lines.append(f"- seconds per epoch: {', '.join(f'{s:.0f}' for s in prov['epoch_seconds'])}")
+    if prov.get("notes"):
+        lines.append(f"- notes: {prov['notes']}")
     if prov.get("git_commit"):
         lines.append(f"- code: git {prov['git_commit']}")
     return "\n".join(lines) + "\n"

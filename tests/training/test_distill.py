@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.distill import CACHE_DIR, distill, distillation_loss, teacher_logits
+from training.distill import CACHE_DIR, Teacher, distill, distillation_loss, teacher_logits
 from training.export import ExportOptions, export
 from training.train import train
 from training.training_args import DistillConfig, TrainConfig
@@ -86,7 +86,7 @@ def test_distil_a_roberta_student_with_its_own_tokenizer(teacher, emotion_dir, t
     assert info.distillation["alpha"] == 0.7 and info.distillation["student_parameters"] > 0
     assert 0.0 <= info.distillation["teacher_evaluation"]["accuracy"] <= 1.0
     assert info.evaluation["accuracy"] > 1 / 6 + 0.1  # well above chance on the synthetic cues
-    assert list((teacher / CACHE_DIR).glob("*.npy")), "teacher logits are cached beside the teacher"
+    assert list((tmp_path / CACHE_DIR).glob("*.npy")), "teacher logits are cached beside the student"
     manifest = export(
         ExportOptions(checkpoint=str(out), output_dir=str(tmp_path / "artifact"), name="roberta", threads=1)
     )
@@ -94,15 +94,23 @@ def test_distil_a_roberta_student_with_its_own_tokenizer(teacher, emotion_dir, t
     assert manifest.input_names == ["input_ids", "attention_mask"]
 
 
-def test_teacher_logits_come_from_the_cache_the_second_time(teacher):
-    from training.checkpoint import load_checkpoint
-
-    model, tokenizer, info = load_checkpoint(teacher)
+def test_teacher_logits_come_from_the_cache_the_second_time(teacher, tmp_path):
     texts = ["i feel happy", "so scared now"]
-    first = teacher_logits(str(teacher), model, tokenizer, texts, info.max_length)
-    cached = list((teacher / CACHE_DIR).glob("*.npy"))
-    second = teacher_logits(str(teacher), None, None, texts, info.max_length)  # no model: must hit the cache
-    assert np.array_equal(first, second) and first.shape == (2, 6) and cached
+    first = teacher_logits(tmp_path, Teacher(str(teacher), 1), texts)
+    gone = Teacher(str(teacher), 1)
+    gone.logits = None  # a cache miss would now fail
+    second = teacher_logits(tmp_path, gone, texts)
+    assert np.array_equal(first, second) and first.shape == (2, 6)
+
+
+def test_an_exported_artifact_can_teach(teacher, emotion_dir, tmp_path):
+    artifact = tmp_path / "teacher-artifact"
+    export(ExportOptions(checkpoint=str(teacher), output_dir=str(artifact), threads=1))
+    texts = ["i feel happy", "so scared now", "i feel so angry"]
+    onnx_logits = Teacher(str(artifact), 1).logits(texts)
+    torch_logits = Teacher(str(teacher), 1).logits(texts)
+    assert np.abs(onnx_logits - torch_logits).max() < 0.5
+    assert Teacher(str(artifact), 1).kind == "onnx-int8"
 
 
 def test_teacher_student_label_mismatch_is_refused(teacher, tmp_path):
