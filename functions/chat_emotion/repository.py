@@ -121,10 +121,12 @@ class FirestoreRepository:
         for attempt in range(_CLAIM_ATTEMPTS):
             try:
                 return run(self._client.transaction(max_attempts=20))
-            except exceptions.Aborted:
-                # The client library retries contention only at commit; contention on the read
-                # (several deliveries locking one document) surfaces here. Back off and try again.
-                if attempt == _CLAIM_ATTEMPTS - 1:
+            except (exceptions.Aborted, ValueError) as err:
+                # The client library retries contention only at commit, and wraps its last Aborted
+                # in a ValueError when those retries run out; contention on the read (several
+                # deliveries locking one document) surfaces as Aborted. Back off and try again.
+                aborted = isinstance(err, exceptions.Aborted) or isinstance(err.__cause__, exceptions.Aborted)
+                if not aborted or attempt == _CLAIM_ATTEMPTS - 1:
                     raise
                 time.sleep(min(0.05 * 2**attempt, 1.0) * random.uniform(0.5, 1.5))
         raise AssertionError("unreachable")  # pragma: no cover

@@ -274,9 +274,10 @@ def test_five_concurrent_deliveries_classify_once(backend: Backend, function_app
         t.start()
     for t in threads:
         t.join(60)
-    assert statuses == [200] * 5
-    logged = codes(capsys.readouterr().out)
-    assert sorted(logged) == sorted(["OK"] + [errors.DUPLICATE_DELIVERY] * 4)
+    captured = capsys.readouterr()
+    assert statuses == [200] * 5, captured.err[-3000:]
+    logged = codes(captured.out)
+    assert sorted(logged) == sorted(["OK"] + [errors.DUPLICATE_DELIVERY] * 4), captured.err[-3000:]
     assert backend.get(PATH)["status"]["state"] == "COMPLETED"
 
 
