@@ -145,9 +145,18 @@ def classify(service: Service, text: str, model_value: object) -> dict[str, Any]
     name, version = store.resolve(model_value, default=default)
 
     def load() -> Any:
-        from chat_emotion.runtime import Classifier
+        from chat_emotion.runtime import Classifier, estimate_model_bytes
 
-        return Classifier.load(store.fetch(name, version), threads=service.settings.threads,
+        directory = store.fetch(name, version)
+        # Checked before loading: a model past the whole budget would push the instance out of
+        # memory and kill every request on it, not just this message's.
+        needed, budget_mb = estimate_model_bytes(directory), service.settings.cache_mb
+        if needed > budget_mb * 2**20:
+            raise ArtifactError(
+                f"model {name}@{version} needs ~{needed / 2**20:.0f} MB loaded, more than the instance's "
+                f"model budget of {budget_mb} MB: raise MODEL_CACHE_MB (and MEMORY_MB) or pick a "
+                "smaller model", code=errors.MODEL_TOO_LARGE)
+        return Classifier.load(directory, threads=service.settings.threads,
                                verify=False)  # fetch has just verified every sha256
 
     started = time.perf_counter()

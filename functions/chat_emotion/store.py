@@ -37,6 +37,12 @@ LATEST_POINTER = "LATEST"
 DEFAULT_REF = "default"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _VERSION_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+GCS_RETRY_S = 10.0
+"""How long a gs:// read keeps retrying before MODEL_STORE_UNAVAILABLE. The library's default is
+120 s, twice the function's timeout: an unreachable bucket would kill the run instead of ending
+the message as ERROR."""
+GCS_TIMEOUT_S = (5.0, 30.0)
+"""(connect, read) seconds for each request to Cloud Storage."""
 
 
 class StoreError(Exception):
@@ -308,7 +314,8 @@ class GcsStore(ModelStore):
         from google.api_core import exceptions
 
         try:
-            return self.bucket.blob(self._key(relpath)).download_as_text()
+            return self.bucket.blob(self._key(relpath)).download_as_text(
+                retry=_gcs_retry(), timeout=GCS_TIMEOUT_S)
         except exceptions.NotFound:
             return None
         except exceptions.GoogleAPIError as err:
@@ -344,7 +351,7 @@ class GcsStore(ModelStore):
                     where = f"{self.uri}/{name}/{version}/{file_name}"
                     try:
                         self.bucket.blob(self._key(f"{name}/{version}/{file_name}")).download_to_filename(
-                            str(staging / file_name))
+                            str(staging / file_name), retry=_gcs_retry(), timeout=GCS_TIMEOUT_S)
                     except exceptions.NotFound as err:
                         raise ArtifactMissingError(f"{where} does not exist") from err
                     except exceptions.GoogleAPIError as err:
@@ -356,6 +363,12 @@ class GcsStore(ModelStore):
 
     def _discard_local(self, name: str, version: str) -> None:
         shutil.rmtree(self._cache_path(name, version), ignore_errors=True)
+
+
+def _gcs_retry():  # -> google.api_core.retry.Retry, imported lazily (cold start)
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return DEFAULT_RETRY.with_timeout(GCS_RETRY_S)
 
 
 def storage_client():
