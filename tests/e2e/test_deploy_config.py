@@ -9,6 +9,7 @@ endpoints validated; firebase.json against firebase-tools' schema.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -76,9 +77,12 @@ def manifest_yaml(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, float]
                     out = proc.stdout.read().decode() if proc.stdout else ""
                     raise AssertionError(f"the SDK's admin server did not answer:\n{out}") from None
                 time.sleep(0.1)
+        # Ask it to quit as firebase-tools does; on a loaded machine it may be slow to go, and the
+        # manifest is already read, so the `finally` below ends it by its process group if need be.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/__/quitquitquit", timeout=5):
             pass
-        proc.wait(timeout=10)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
