@@ -6,8 +6,8 @@ concurrency runs events on request threads. Modes, each in a fresh process, inte
 --repeats:
 
   direct    every event runs its own ONNX inference, 1 intra-op thread (the shipped default)
-  batched   chat_emotion.batching.BatchingClassifier: one worker thread, intra-op threads = cores,
-            adaptive wait (--max-wait-ms, only while others are queued), --max-batch, length buckets
+  batched   the BATCHING param on (chat_emotion.batching): one worker thread per model, intra-op
+            threads = cores, adaptive wait (--max-wait-ms, only while others are queued), length buckets
   pipeline  the naive handler: transformers.pipeline on the torch checkpoint, torch's defaults
 
     python benchmarks/load.py --store models/store --hf-checkpoint runs/minilm --concurrency 16 \\
@@ -49,7 +49,13 @@ def child(args: argparse.Namespace) -> None:
 
     repository = MemoryRepository()
     store = open_store(args.store)
-    settings = handler.Settings(model_store=str(args.store), default_model=args.model, threads=1)
+    settings = handler.Settings(
+        model_store=str(args.store),
+        default_model=args.model,
+        threads=1,
+        batching=args.child == "batched",  # what BATCHING=true ships: chat_emotion.batching
+        batch_wait_ms=args.max_wait_ms,
+    )
     service = handler.Service(repository=repository, store=store, settings=settings)
     if args.child == "pipeline":
         handler.classify = naive_classify_factory(str(args.hf_checkpoint), None)
@@ -70,22 +76,7 @@ def child(args: argparse.Namespace) -> None:
         return (time.perf_counter() - started) * 1000.0
 
     one(0)  # load the model (cold), not counted
-    batcher = None
-    if args.child == "batched":
-        from chat_emotion.batching import BatchingClassifier, batch_threads
-        from chat_emotion.runtime import Classifier
-
-        cache = service.model_cache()
-        (key,) = cache.keys()
-        loaded = cache.get(key, lambda: None)
-        batcher = BatchingClassifier(
-            Classifier.load(loaded.directory, threads=batch_threads(), verify=False),
-            max_batch=args.max_batch,
-            max_wait_ms=args.max_wait_ms,
-        )
-        cache.clear()
-        cache.get(key, lambda: batcher)  # the handler now classifies through the batcher
-        one(0 + args.messages)  # warm the batcher's session too (reuses the last text)
+    batcher = next(iter(service.model_cache()._models.values()))[0] if args.child == "batched" else None
 
     def worker() -> None:
         while True:
@@ -134,7 +125,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="events in flight (default 16)")
     parser.add_argument("--messages", type=int, default=800, help="messages per run (default 800)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per mode (median shown)")
-    parser.add_argument("--max-batch", type=int, default=16, help="batched: texts per run (default 16)")
     parser.add_argument(
         "--max-wait-ms",
         type=float,
@@ -167,8 +157,6 @@ def main(argv: list[str] | None = None) -> None:
                 str(args.concurrency),
                 "--messages",
                 str(messages),
-                "--max-batch",
-                str(args.max_batch),
                 "--max-wait-ms",
                 str(args.max_wait_ms),
             ]
@@ -181,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"load: concurrency {args.concurrency}, {args.messages} messages (pipeline: fewer), median of "
         f"{args.repeats}; cores={os.cpu_count()} load {load_before:.1f} -> {os.getloadavg()[0]:.1f}; "
-        f"batched: max batch {args.max_batch}, max wait {args.max_wait_ms} ms"
+        f"batched: max batch 16, max wait {args.max_wait_ms} ms"
     )
     print(f"{'mode':10} {'msg/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'mean batch':>10}")
     summary = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
