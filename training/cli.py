@@ -164,6 +164,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         opset=args.opset,
         threads=args.threads,
         command=_command_line(),
+        description=args.description or "",
     )
     manifest = export(options)
     ev = manifest.evaluation
@@ -318,6 +319,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-eval-samples", type=int, help="evaluate on a seeded random sample")
     p.add_argument("--no-optimize", action="store_true", help="skip ONNX Runtime's transformer fusion")
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--description", help="what the model is, for the manifest and the model card")
     p.add_argument("--threads", type=int, default=_threads_default(), help="env EMOTION_THREADS")
 
     p = command(

@@ -84,6 +84,8 @@ class ExportOptions:
     opset: int = 17
     threads: int | None = None
     command: str = ""
+    description: str = ""
+    """What the model is, in a sentence or two, for the manifest and the model card."""
 
     def __post_init__(self) -> None:
         if self.quantization not in DEFAULT_TOLERANCE:
@@ -326,6 +328,7 @@ def export(options: ExportOptions):
         fields["evaluation"] = evaluation_fields
         fields["provenance"] = {
             "command": options.command,
+            "description": options.description or None,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "git_commit": _git_commit(),
             "training_command": info.command,
