@@ -77,8 +77,11 @@ def make_tiny_model(
     problem_type: str = "single_label_classification",
 ) -> Path:
     """Save a tiny random `architecture` classifier with a tokenizer trained on `texts` to `folder`."""
+    import torch
+
     from training.students import build_student, train_tokenizer
 
+    torch.manual_seed(0)  # the same random start every run: the accuracy asserts must not be luck
     tokenizer = train_tokenizer(architecture, texts, vocab_size=300)
     model = build_student(
         architecture, tokenizer, list(labels), problem_type, layers=2, hidden=32, heads=2, intermediate=64
