@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 
 from firebase_functions import firestore_fn, scheduler_fn
-from firebase_functions.params import BoolParam, IntParam, StringParam
+from firebase_functions.params import IntParam, StringParam
 
 REGION = "us-central1"
 CPU = 1  # one vCPU: ONNX Runtime runs one intra-op thread per request, CONCURRENCY requests at once
@@ -48,9 +48,6 @@ DEFAULT_MODEL = StringParam(
     description="Model for messages asking for 'default': 'store' follows <store>/DEFAULT, or name[@version]")
 MODEL_CACHE_MB = IntParam(
     "MODEL_CACHE_MB", default=384, description="Memory budget (MB) for models kept warm per instance")
-BATCHING = BoolParam(
-    "BATCHING", default=True,
-    description="Batch concurrent events into one model run (measured faster: docs/PERFORMANCE.md)")
 MEMORY_MB = IntParam("MEMORY_MB", default=1024, description="Instance memory in MB")
 CONCURRENCY = IntParam("CONCURRENCY", default=16, description="Events one instance handles at once")
 MIN_INSTANCES = IntParam("MIN_INSTANCES", default=0, description="Instances kept warm (0: free when idle)")
@@ -95,7 +92,6 @@ def _settings():  # -> chat_emotion.handler.Settings, imported lazily (deploy di
         model_store=MODEL_STORE.value,
         default_model=DEFAULT_MODEL.value,
         cache_mb=MODEL_CACHE_MB.value,
-        batching=BATCHING.value,
         lease_s=LEASE_S,
         max_attempts=MAX_ATTEMPTS,
         base_dir=BASE_DIR,

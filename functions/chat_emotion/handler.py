@@ -45,11 +45,6 @@ class Settings:
     """MODEL_CACHE_MB: memory budget for warm models (estimated from file sizes)."""
     threads: int = 1
     """ONNX Runtime intra-op threads per request (concurrency gives the parallelism)."""
-    batching: bool = False
-    """BATCHING: concurrent events share one model run (chat_emotion.batching, one worker per model
-    using every core) instead of each running its own; measured in docs/PERFORMANCE.md."""
-    batch_wait_ms: float = 2.0
-    """Batching: how long the worker waits for more events, only while others are already queued."""
     lease_s: float = 600.0
     """A PROCESSING claim older than this belongs to a dead run and may be taken over."""
     max_attempts: int = 3
@@ -161,11 +156,6 @@ def classify(service: Service, text: str, model_value: object) -> dict[str, Any]
                 f"model {name}@{version} needs ~{needed / 2**20:.0f} MB loaded, more than the instance's "
                 f"model budget of {budget_mb} MB: raise MODEL_CACHE_MB (and MEMORY_MB) or pick a "
                 "smaller model", code=errors.MODEL_TOO_LARGE)
-        if service.settings.batching:
-            from chat_emotion.batching import BatchingClassifier, batch_threads
-
-            return BatchingClassifier(Classifier.load(directory, threads=batch_threads(), verify=False),
-                                      max_wait_ms=service.settings.batch_wait_ms)
         return Classifier.load(directory, threads=service.settings.threads,
                                verify=False)  # fetch has just verified every sha256
 

@@ -1,4 +1,7 @@
-"""Dynamic batching: concurrent events on one instance share one model run.
+"""Dynamic batching: concurrent events on one instance share one model run (measured, not shipped).
+
+benchmarks/load.py's `batched` mode puts this in front of the function's model; docs/PERFORMANCE.md
+has the figures and why the function does not use it.
 
 With per-instance concurrency, several events can be classified at the same moment. Run one by
 one on request threads, each ONNX run reads every weight of the model for a handful of tokens;
@@ -13,6 +16,7 @@ a Classifier whose session uses every core (intra-op threads = cores):
   * results and errors go back to each caller; the worker never dies with a request.
 
 `predict(texts)` has the Classifier's signature, so the handler uses either one unchanged.
+Imports `chat_emotion` from functions/ (benchmarks put it on sys.path).
 """
 
 from __future__ import annotations
@@ -52,8 +56,9 @@ class BatchingClassifier:
         self._queue: queue.SimpleQueue[tuple[str, Future[Prediction]]] = queue.SimpleQueue()
         # The worker holds the batcher only weakly between batches: once the model cache evicts
         # it, the worker notices within IDLE_CHECK_S and ends, and the model's memory is freed.
-        self._worker = threading.Thread(target=_serve, args=(weakref.ref(self), self._queue),
-                                        name="batching-classifier", daemon=True)
+        self._worker = threading.Thread(
+            target=_serve, args=(weakref.ref(self), self._queue), name="batching-classifier", daemon=True
+        )
         self._worker.start()
 
     @property
