@@ -49,15 +49,26 @@ def model_store(tmp_path: Path, tiny_artifacts: dict[str, TinyArtifact]) -> Loca
 
 
 def log_entries(text: str) -> list[dict]:
-    """The structured (JSON) log lines in captured output."""
+    """The structured (JSON) log entries in captured output.
+
+    firebase_functions.logger prints the object and its newline in two writes, so entries logged
+    by concurrent requests can share a line (`{...}{...}`) and leave empty ones: every complete
+    object is read. Lines split on "\n" only (str.splitlines also splits at U+0085 and U+2028,
+    which JSON leaves unescaped inside a path).
+    """
+    decoder = json.JSONDecoder()
     entries = []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         line = line.strip()
-        if line.startswith("{"):
+        at = 0 if line.startswith("{") else -1
+        while at != -1:
             try:
-                entries.append(json.loads(line))
+                entry, end = decoder.raw_decode(line, at)
             except json.JSONDecodeError:
-                continue
+                break
+            if isinstance(entry, dict):
+                entries.append(entry)
+            at = line.find("{", end)
     return entries
 
 

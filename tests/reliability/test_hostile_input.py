@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import math
 import os
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from google.type import latlng_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.function.conftest import PROJECT, UNUSED_FIRESTORE
+from tests.function.conftest import PROJECT, UNUSED_FIRESTORE, log_entries
 from tests.support.cloudevents import created_event
 from tests.support.memory_repository import MemoryRepository
 
@@ -162,19 +161,6 @@ def event_for(path: str, doc: dict[str, tuple[Value, Any]], event_id: str) -> tu
     data = DocumentEventData(value=Document(name=DOC_PREFIX + path, fields=fields,
                                             create_time=created, update_time=created))
     return headers, DocumentEventData.serialize(data)
-
-
-def log_entries(text: str) -> list[dict[str, Any]]:
-    """JSON log lines, split on newlines only (as Cloud Logging reads them; str.splitlines would also
-    split inside a path holding U+0085 or U+2028)."""
-    entries = []
-    for line in text.split("\n"):
-        if line.strip().startswith("{"):
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return entries
 
 
 def canonical(value: Any) -> Any:
