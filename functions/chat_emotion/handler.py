@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firebase_functions import logger
-
 from chat_emotion import errors
+from chat_emotion import logs as logger
 from chat_emotion.artifact import ArtifactError
 from chat_emotion.repository import Claim, FirestoreRepository, MessageRepository
 from chat_emotion.store import ModelStore, StoreError, StoreUnavailableError, open_store

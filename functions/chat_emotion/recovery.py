@@ -32,8 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from firebase_functions import logger
-
+from chat_emotion import logs as logger
 from chat_emotion.handler import MessageEvent, Outcome, Service, Settings, process, service_for
 from chat_emotion.repository import PROCESSING, FirestoreRepository
 from chat_emotion.store import StoreError, open_store
