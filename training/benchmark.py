@@ -268,7 +268,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(16, 5))
     labels = [f"{r['model']}\n{r['variant']} ×{r['threads']}" for r in rows]
     axes[0].barh(labels, [r["latency_ms_p50"] for r in rows])
-    axes[0].set_xlabel("batch-1 latency p50 (ms)")
+    axes[0].set_xscale("log")  # torch under contention is 100x the int8 students
+    axes[0].set_xlabel("batch-1 latency p50 (ms, log)")
     axes[1].barh(labels, [r["cold_start_s"] for r in rows])
     axes[1].set_xlabel("cold start: new process → first prediction (s)")
     for r in rows:
