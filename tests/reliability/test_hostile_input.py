@@ -142,8 +142,10 @@ def documents(draw: st.DrawFn) -> dict[str, tuple[Value, Any]]:
         choice = draw(st.one_of(st.just(MISSING), typical, typical, values))
         if choice is not MISSING:
             doc[name] = choice
+    # `status` and `emotion` are the function's own fields: rules refuse them from clients
+    # (test_rules_matrix.py: forged-status, forged-emotion), and a present status is the lock.
     extra = draw(st.dictionaries(st.text(utf8, min_size=1, max_size=12).filter(
-        lambda k: k not in ("text", "model", "createdAt")), values, max_size=3))
+        lambda k: k not in ("text", "model", "createdAt", "status", "emotion")), values, max_size=3))
     return {**doc, **extra}
 
 
