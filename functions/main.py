@@ -47,8 +47,8 @@ DEFAULT_MODEL = StringParam(
     "DEFAULT_MODEL", default="store",
     description="Model for messages asking for 'default': 'store' follows <store>/DEFAULT, or name[@version]")
 MODEL_CACHE_MB = IntParam(
-    "MODEL_CACHE_MB", default=384, description="Memory budget (MB) for models kept warm per instance")
-MEMORY_MB = IntParam("MEMORY_MB", default=1024, description="Instance memory in MB")
+    "MODEL_CACHE_MB", default=192, description="Memory budget (MB) for models kept warm per instance")
+MEMORY_MB = IntParam("MEMORY_MB", default=512, description="Instance memory in MB")
 CONCURRENCY = IntParam("CONCURRENCY", default=16, description="Events one instance handles at once")
 MIN_INSTANCES = IntParam("MIN_INSTANCES", default=0, description="Instances kept warm (0: free when idle)")
 MAX_INSTANCES = IntParam("MAX_INSTANCES", default=10, description="Upper bound on instances (cost cap)")
