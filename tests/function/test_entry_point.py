@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,3 +334,44 @@ def test_claim_failure_is_logged_and_fails_the_run(backend: Backend, function_ap
     assert "status" not in backend.get(PATH)
     logged = [e for e in log_entries(capsys.readouterr().err) if e.get("code") == errors.CLAIM_FAILED]
     assert logged and "firestore unreachable" in logged[0]["traceback"]
+
+
+class ClaimAfterWarm(MemoryRepository):
+    """A claim that stands in for Firestore's slow first round trip on a cold instance: it returns
+    once the service holds a loaded model (or after a deadline), and records which it was."""
+
+    def __init__(self, deadline_s: float = 15.0) -> None:
+        super().__init__()
+        self.service: Service | None = None
+        self.deadline_s = deadline_s
+        self.model_was_warm: list[bool] = []
+
+    def _warm(self) -> bool:
+        return self.service is not None and self.service.cache is not None and len(self.service.cache) > 0
+
+    def claim(self, path: str, *, lease_s: float) -> Any:
+        deadline = time.monotonic() + self.deadline_s
+        while not self._warm() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.model_was_warm.append(self._warm())
+        return super().claim(path, lease_s=lease_s)
+
+
+def test_a_cold_instance_loads_the_model_while_the_claim_waits(
+        function_app: Any, model_store: LocalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", UNUSED_FIRESTORE)
+    repo = ClaimAfterWarm()
+    repo.service = Service(repository=repo, store=model_store,
+                           settings=Settings(model_store=str(model_store.root)))
+    handler.install(repo.service)
+    try:
+        fields = message(model="tinymulti")
+        repo.create(PATH, fields)
+        headers, body = created_event(PATH, fields, project=PROJECT)
+        assert function_app.test_client().post("/", headers=headers, data=body).status_code == 200
+    finally:
+        handler.install(None)
+    # The load the event's `model` started overlapped the claim, and it was that message's model.
+    assert repo.model_was_warm == [True]
+    assert repo.service.cache.keys() == [f"{model_store.uri}|tinymulti@v1"]
+    assert repo.get(PATH)["emotion"]["model"] == "tinymulti"
