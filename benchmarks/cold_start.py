@@ -24,14 +24,20 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PROJECT = "demo-benchmark"
+from common import (
+    PROJECT,
+    add_model_arguments,
+    child_command,
+    child_env,
+    child_service,
+    load_line,
+    make_parser,
+    run_child,
+)
+
 TEXT = "i feel a little nervous about tomorrow but mostly excited"
 
 
@@ -39,19 +45,9 @@ def child(args: argparse.Namespace) -> None:
     """One fresh process: import, first message, report phase times (time.time() since spawn)."""
     spawned = float(args.spawned_at)
     started = time.time()
-    sys.path[:0] = [str(REPO_ROOT / "functions"), str(REPO_ROOT / "benchmarks"), str(REPO_ROOT)]
+    service, repository = child_service(args)
     from chat_emotion import handler
-    from chat_emotion.store import open_store
 
-    from tests.support.memory_repository import MemoryRepository
-
-    repository = MemoryRepository()
-    settings = handler.Settings(model_store=str(args.store), default_model=args.model)
-    service = handler.Service(repository=repository, store=open_store(args.store), settings=settings)
-    if args.child == "pipeline":
-        from function_latency import naive_classify_factory
-
-        handler.classify = naive_classify_factory(str(args.hf_checkpoint), None)
     imported = time.time()
     path = "users/bench/messages/m0"
     repository.create(path, {"text": TEXT, "model": "default"})
@@ -73,24 +69,9 @@ def child(args: argparse.Namespace) -> None:
 
 
 def in_process(side: str, args: argparse.Namespace) -> dict[str, float]:
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        side,
-        "--store",
-        str(args.store),
-        "--model",
-        args.model,
-    ]
-    if args.hf_checkpoint:
-        command += ["--hf-checkpoint", str(args.hf_checkpoint)]
-    env = {**os.environ, "NO_GCE_CHECK": "true", "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    command += ["--spawned-at", repr(time.time())]
-    out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
-    if out.returncode != 0:
-        raise SystemExit(f"{side} run failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    command = child_command(__file__, side, args)
+    env = child_env()
+    return run_child(command + ["--spawned-at", repr(time.time())], f"{side} run", env)
 
 
 def through_emulator(side: str, args: argparse.Namespace, emulator: Any, index: int) -> dict[str, float]:
@@ -137,24 +118,11 @@ def through_emulator(side: str, args: argparse.Namespace, emulator: Any, index: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python benchmarks/cold_start.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--store",
-        type=Path,
-        default=REPO_ROOT / "models" / "store",
-        help="model store folder (default: the repository's models/store)",
-    )
-    parser.add_argument(
-        "--model", default="store", help="DEFAULT_MODEL: 'store' follows <store>/DEFAULT, or NAME[@VERSION]"
-    )
-    parser.add_argument(
-        "--hf-checkpoint",
-        type=Path,
-        help="torch checkpoint of the same model for the baseline (without it: ONNX only)",
+    parser = make_parser(__file__, __doc__)
+    add_model_arguments(
+        parser,
+        model_help="DEFAULT_MODEL: 'store' follows <store>/DEFAULT, or NAME[@VERSION]",
+        hf_help="torch checkpoint of the same model for the baseline (without it: ONNX only)",
     )
     parser.add_argument("--repeats", type=int, default=5, help="fresh processes per side (median shown)")
     parser.add_argument(
@@ -174,7 +142,6 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()[0]
     runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     if args.emulator:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from local_stack import FirestoreEmulator, free_port, why_no_firestore_emulator
 
         reason = why_no_firestore_emulator()
@@ -198,8 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     print(
         f"cold start ({'emulator: document created -> label written' if args.emulator else 'in-process'}), "
-        f"median of {args.repeats}; cores={os.cpu_count()} "
-        f"load {load_before:.1f} -> {os.getloadavg()[0]:.1f}; "
+        f"median of {args.repeats}; {load_line(load_before)}; "
         f"store={args.store} model={args.model}"
     )
     keys = list(next(iter(medians.values())))

@@ -22,52 +22,35 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PROJECT = "demo-benchmark"
+from common import (
+    add_model_arguments,
+    child_command,
+    child_service,
+    load_line,
+    make_parser,
+    percentile,
+    run_child,
+    timed_message,
+)
+
 MODES = ("direct", "batched", "pipeline")
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def child(args: argparse.Namespace) -> None:
-    sys.path[:0] = [str(REPO_ROOT / "functions"), str(REPO_ROOT / "benchmarks"), str(REPO_ROOT)]
-    from chat_emotion import handler
-    from chat_emotion.store import open_store
-    from function_latency import naive_classify_factory, texts
+    service, repository = child_service(args, threads=1)
+    from function_latency import texts
 
-    from tests.support.memory_repository import MemoryRepository
-
-    repository = MemoryRepository()
-    store = open_store(args.store)
-    settings = handler.Settings(model_store=str(args.store), default_model=args.model, threads=1)
-    service = handler.Service(repository=repository, store=store, settings=settings)
-    if args.child == "pipeline":
-        handler.classify = naive_classify_factory(str(args.hf_checkpoint), None)
     samples = texts(args.messages + 1)
     counter = iter(range(1, args.messages + 1))
     lock = threading.Lock()
     latencies: list[float] = []
 
     def one(i: int) -> float:
-        path = f"users/bench/messages/m{i}"
-        repository.create(path, {"text": samples[i], "model": "default"})
-        started = time.perf_counter()
-        outcome = handler.process(
-            service, handler.MessageEvent(document=path, event_id=str(i), project=PROJECT)
-        )
-        if outcome.state != "COMPLETED":
-            raise SystemExit(f"message {i}: {outcome}")
-        return (time.perf_counter() - started) * 1000.0
+        return timed_message(service, repository, samples[i], i)
 
     one(0)  # load the model (cold), not counted
     batcher = None
@@ -114,19 +97,8 @@ def child(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python benchmarks/load.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--store",
-        type=Path,
-        default=REPO_ROOT / "models" / "store",
-        help="model store folder (default: the repository's models/store)",
-    )
-    parser.add_argument("--model", default="store", help="DEFAULT_MODEL: 'store' or NAME[@VERSION]")
-    parser.add_argument("--hf-checkpoint", type=Path, help="torch checkpoint for the pipeline baseline")
+    parser = make_parser(__file__, __doc__)
+    add_model_arguments(parser)
     parser.add_argument(
         "--modes", default="direct,batched,pipeline", help="comma-separated, from " + ",".join(MODES)
     )
@@ -148,35 +120,24 @@ def main(argv: list[str] | None = None) -> None:
     modes = [m for m in args.modes.split(",") if m != "pipeline" or args.hf_checkpoint]
     load_before = os.getloadavg()[0]
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
-    env = {**os.environ, "NO_GCE_CHECK": "true", "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
     for _ in range(args.repeats):
         for mode in modes:
             messages = args.messages if mode != "pipeline" else max(args.concurrency * 4, args.messages // 4)
-            command = [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--child",
+            command = child_command(
+                __file__,
                 mode,
-                "--store",
-                str(args.store),
-                "--model",
-                args.model,
+                args,
                 "--concurrency",
                 str(args.concurrency),
                 "--messages",
                 str(messages),
                 "--max-wait-ms",
                 str(args.max_wait_ms),
-            ]
-            if args.hf_checkpoint:
-                command += ["--hf-checkpoint", str(args.hf_checkpoint)]
-            out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
-            if out.returncode != 0:
-                raise SystemExit(f"{mode} failed:\n{out.stderr[-3000:]}")
-            runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            )
+            runs[mode].append(run_child(command, mode))
     print(
         f"load: concurrency {args.concurrency}, {args.messages} messages (pipeline: fewer), median of "
-        f"{args.repeats}; cores={os.cpu_count()} load {load_before:.1f} -> {os.getloadavg()[0]:.1f}; "
+        f"{args.repeats}; {load_line(load_before)}; "
         f"batched: max batch 16, max wait {args.max_wait_ms} ms"
     )
     print(f"{'mode':10} {'msg/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'mean batch':>10}")

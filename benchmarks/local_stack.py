@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from common import REPO_ROOT
+
 sys.path.insert(0, str(REPO_ROOT))
 
 from tests.support.servers import FirestoreEmulator, free_port, why_no_firestore_emulator  # noqa: E402

@@ -15,7 +15,6 @@ spread 64 users over about four instances.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import subprocess
@@ -28,16 +27,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from common import PROJECT, REPO_ROOT, add_store_argument, load_line, make_parser  # noqa: E402
 from local_stack import (  # noqa: E402
     MAIN_SOURCE,
     NAIVE_SOURCE,
-    REPO_ROOT,
     FirestoreEmulator,
     FunctionServer,
     why_no_firestore_emulator,
 )
 
-PROJECT = "demo-benchmark"
 ENDPOINT = "classify (function)"
 
 
@@ -109,17 +107,8 @@ def run_locust(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python benchmarks/locust_run.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--store",
-        type=Path,
-        default=REPO_ROOT / "models" / "store",
-        help="model store folder (default: the repository's models/store)",
-    )
+    parser = make_parser(__file__, __doc__)
+    add_store_argument(parser)
     parser.add_argument("--users", default="1,16,64", help="comma-separated user counts (default 1,16,64)")
     parser.add_argument("--duration", default="30s", help="run time per user count (default 30s)")
     parser.add_argument("--hf-checkpoint", type=Path, help="also run the transformers.pipeline baseline")
@@ -153,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
                     time.sleep(1)
     print(
         f"locust: {args.duration} per run, endpoint '{ENDPOINT}' (claim + classify + write-back on the "
-        f"emulator); cores={os.cpu_count()} load {load_before:.1f} -> {os.getloadavg()[0]:.1f}"
+        f"emulator); {load_line(load_before)}"
     )
     print(
         f"{'side':9} {'users':>5} {'requests':>8} {'fail':>5} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} "

@@ -21,13 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PROJECT = "demo-benchmark"
+from common import (
+    PROJECT,
+    REPO_ROOT,
+    add_model_arguments,
+    child_command,
+    child_service,
+    make_parser,
+    run_child,
+)
 
 
 def status_mb(field: str) -> float:
@@ -53,20 +58,14 @@ def child(args: argparse.Namespace) -> None:
             "MODEL_CACHE_MB": "4096",
         }
     )
-    sys.path[:0] = [str(REPO_ROOT / "benchmarks"), str(REPO_ROOT)]
+    service, repository = child_service(args, cache_mb=4096)
     import functions_framework
     from chat_emotion import handler
-    from chat_emotion.store import open_store
-    from function_latency import naive_classify_factory, texts
+    from function_latency import texts
 
     from tests.support.cloudevents import created_event
-    from tests.support.memory_repository import MemoryRepository
 
-    repository = MemoryRepository()
-    settings = handler.Settings(model_store=str(args.store), default_model=args.model, cache_mb=4096)
-    handler.install(handler.Service(repository=repository, store=open_store(args.store), settings=settings))
-    if args.child == "pipeline":
-        handler.classify = naive_classify_factory(str(args.hf_checkpoint), None)
+    handler.install(service)
     app = functions_framework.create_app(
         target="classify_message",
         source=str(REPO_ROOT / "functions" / "main.py"),
@@ -104,19 +103,8 @@ def child(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python benchmarks/memory.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--store",
-        type=Path,
-        default=REPO_ROOT / "models" / "store",
-        help="model store folder (default: the repository's models/store)",
-    )
-    parser.add_argument("--model", default="store", help="DEFAULT_MODEL: 'store' or NAME[@VERSION]")
-    parser.add_argument("--hf-checkpoint", type=Path, help="torch checkpoint for the pipeline baseline")
+    parser = make_parser(__file__, __doc__)
+    add_model_arguments(parser)
     parser.add_argument(
         "--messages", type=int, default=100, help="messages with the default model (default 100)"
     )
@@ -126,27 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(args)
         return
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
     results = {}
     for side in ["onnx"] + (["pipeline"] if args.hf_checkpoint else []):
-        command = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child",
-            side,
-            "--store",
-            str(args.store),
-            "--model",
-            args.model,
-            "--messages",
-            str(args.messages),
-        ]
-        if args.hf_checkpoint:
-            command += ["--hf-checkpoint", str(args.hf_checkpoint)]
-        out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
-        if out.returncode != 0:
-            raise SystemExit(f"{side} failed:\n{out.stderr[-3000:]}")
-        results[side] = json.loads(out.stdout.strip().splitlines()[-1])
+        command = child_command(__file__, side, args, "--messages", str(args.messages))
+        results[side] = run_child(command, side)
     print(f"memory of one instance (real entry point); store={args.store}")
     for side, steps in results.items():
         for s in steps:

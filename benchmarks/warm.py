@@ -21,48 +21,33 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PROJECT = "demo-benchmark"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+from common import (
+    PROJECT,
+    REPO_ROOT,
+    add_model_arguments,
+    child_command,
+    child_env,
+    child_service,
+    load_line,
+    make_parser,
+    percentile,
+    run_child,
+    timed_message,
+)
 
 
 def child(args: argparse.Namespace) -> None:
-    sys.path[:0] = [str(REPO_ROOT / "functions"), str(REPO_ROOT / "benchmarks"), str(REPO_ROOT)]
-    from chat_emotion import handler
-    from chat_emotion.store import open_store
-    from function_latency import naive_classify_factory, texts
+    service, repository = child_service(args, naive_threads=args.threads, threads=args.threads)
+    from function_latency import texts
 
-    from tests.support.memory_repository import MemoryRepository
-
-    repository = MemoryRepository()
-    store = open_store(args.store)
-    settings = handler.Settings(model_store=str(args.store), default_model=args.model, threads=args.threads)
-    service = handler.Service(repository=repository, store=store, settings=settings)
-    if args.child == "pipeline":
-        handler.classify = naive_classify_factory(str(args.hf_checkpoint), args.threads)
     samples = texts(args.messages + 1)
 
     def one(i: int) -> float:
-        path = f"users/bench/messages/m{i}"
-        repository.create(path, {"text": samples[i], "model": "default"})
-        started = time.perf_counter()
-        outcome = handler.process(
-            service, handler.MessageEvent(document=path, event_id=str(i), project=PROJECT)
-        )
-        elapsed = (time.perf_counter() - started) * 1000.0
-        if outcome.state != "COMPLETED":
-            raise SystemExit(f"message {i}: {outcome}")
-        return elapsed
+        return timed_message(service, repository, samples[i], i)
 
     one(0)
     total = [one(i) for i in range(1, args.messages + 1)]
@@ -128,19 +113,8 @@ def write_back_ms(messages: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python benchmarks/warm.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--store",
-        type=Path,
-        default=REPO_ROOT / "models" / "store",
-        help="model store folder (default: the repository's models/store)",
-    )
-    parser.add_argument("--model", default="store", help="DEFAULT_MODEL: 'store' or NAME[@VERSION]")
-    parser.add_argument("--hf-checkpoint", type=Path, help="torch checkpoint for the baseline")
+    parser = make_parser(__file__, __doc__)
+    add_model_arguments(parser, hf_help="torch checkpoint for the baseline")
     parser.add_argument("--messages", type=int, default=300, help="warm messages per process (default 300)")
     parser.add_argument("--repeats", type=int, default=3, help="processes per side and thread count")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
@@ -157,34 +131,16 @@ def main(argv: list[str] | None = None) -> None:
     sides = ["onnx"] + (["pipeline"] if args.hf_checkpoint else [])
     load_before = os.getloadavg()[0]
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {(s, t): [] for s in sides for t in threads}
-    env = {**os.environ, "NO_GCE_CHECK": "true", "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
     for _ in range(args.repeats):
         for side, t in runs:
-            command = [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--child",
-                side,
-                "--threads-one",
-                str(t),
-                "--store",
-                str(args.store),
-                "--model",
-                args.model,
-                "--messages",
-                str(args.messages),
-            ]
-            if args.hf_checkpoint:
-                command += ["--hf-checkpoint", str(args.hf_checkpoint)]
-            out = subprocess.run(
-                command, capture_output=True, text=True, cwd=REPO_ROOT, env={**env, "OMP_NUM_THREADS": str(t)}
+            command = child_command(
+                __file__, side, args, "--threads-one", str(t), "--messages", str(args.messages)
             )
-            if out.returncode != 0:
-                raise SystemExit(f"{side} x{t} failed:\n{out.stderr[-3000:]}")
-            runs[(side, t)].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            env = {**child_env(), "OMP_NUM_THREADS": str(t)}
+            runs[(side, t)].append(run_child(command, f"{side} x{t}", env))
     print(
         f"warm, batch 1, {args.messages} messages x {args.repeats} processes (median of per-process "
-        f"figures); cores={os.cpu_count()} load {load_before:.1f} -> {os.getloadavg()[0]:.1f}"
+        f"figures); {load_line(load_before)}"
     )
     print(
         f"{'side':10} {'threads':>7} {'p50 ms':>8} {'p95 ms':>8} {'msg/s':>7} | {'tokenize':>8} {'run':>8} "
