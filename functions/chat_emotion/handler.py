@@ -1,6 +1,6 @@
 """One Firestore "document created" event -> one classification written back, or a clear ERROR.
 
-    parse the event -> claim (transaction) -> validate -> resolve model -> load (cached) -> classify
+    parse the event -> claim (compare-and-set) -> validate -> resolve model -> load (cached) -> classify
     -> write status COMPLETED + emotion, or status ERROR + {code, message}
 
 Every outcome is one structured log line (`firebase_functions.logger`: JSON with a severity,

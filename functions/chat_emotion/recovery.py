@@ -9,7 +9,7 @@ could wait forever:
     its claim failed: CLAIM_FAILED).
 
 `recover` finds both with collection-group queries and runs each through the same
-`handler.process`: its claim transaction takes over a stale lease or an empty status exactly
+`handler.process`: its compare-and-set claim takes over a stale lease or an empty status exactly
 once (a message still in progress, or claimed meanwhile by a late delivery, is left alone) and
 counts attempts, so a message that kills every instance ends as ERROR ATTEMPTS_EXHAUSTED after
 `Settings.max_attempts` claims instead of being retried forever.

@@ -94,42 +94,39 @@ class FirestoreRepository:
         return cls(_client(project, database))
 
     def claim(self, path: str, *, lease_s: float) -> Claim:
+        from google.api_core import exceptions
         from google.cloud import firestore
 
         ref = self._client.document(path)
-
-        # max_attempts: several deliveries of one event contend on one document; the losers retry,
-        # then see the winner's status and step aside.
-        @firestore.transactional
-        def run(transaction: Any) -> Claim:
-            snapshot = ref.get(transaction=transaction)
+        # Compare-and-set rather than a read-write transaction: the write carries the update time
+        # the read saw as its precondition, so of several deliveries exactly one claim lands and
+        # the others fail it, read again and step aside. No document lock is held between the read
+        # and the write, so concurrent deliveries cannot queue on one lock (the emulator's
+        # transactions did, for over a minute at five deliveries), and it is one RPC fewer.
+        for attempt in range(_CLAIM_ATTEMPTS):
+            snapshot = ref.get()
             if not snapshot.exists:
                 return Claim("missing")
             data = snapshot.to_dict() or {}
             status = data.get("status")
             if not claimable(status, dt.datetime.now(dt.UTC), lease_s):
                 return Claim("taken", data, status.get("state") if isinstance(status, dict) else None)
-            attempt = next_attempt(status)
-            transaction.update(ref, {
-                "status": {"state": PROCESSING, "startTime": firestore.SERVER_TIMESTAMP,
-                           "updateTime": firestore.SERVER_TIMESTAMP, "attempts": attempt},
-            })
-            return Claim("claimed", data, attempt=attempt)
-
-        from google.api_core import exceptions
-
-        for attempt in range(_CLAIM_ATTEMPTS):
+            claim_number = next_attempt(status)
             try:
-                return run(self._client.transaction(max_attempts=20))
-            except (exceptions.Aborted, ValueError) as err:
-                # The client library retries contention only at commit, and wraps its last Aborted
-                # in a ValueError when those retries run out; contention on the read (several
-                # deliveries locking one document) surfaces as Aborted. Back off and try again.
-                aborted = isinstance(err, exceptions.Aborted) or isinstance(err.__cause__, exceptions.Aborted)
-                if not aborted or attempt == _CLAIM_ATTEMPTS - 1:
-                    raise
-                time.sleep(min(0.05 * 2**attempt, 1.0) * random.uniform(0.5, 1.5))
-        raise AssertionError("unreachable")  # pragma: no cover
+                ref.update(
+                    {"status": {"state": PROCESSING, "startTime": firestore.SERVER_TIMESTAMP,
+                                "updateTime": firestore.SERVER_TIMESTAMP, "attempts": claim_number}},
+                    option=self._client.write_option(last_update_time=snapshot.update_time),
+                )
+            except exceptions.NotFound:
+                return Claim("missing")
+            except exceptions.FailedPrecondition:
+                # Another delivery wrote first; the next read sees its claim. The jitter only
+                # spreads out re-reads of a document several deliveries race on.
+                time.sleep(min(0.01 * 2**attempt, 0.2) * random.uniform(0.5, 1.5))
+                continue
+            return Claim("claimed", data, attempt=claim_number)
+        raise RuntimeError(f"could not claim {path}: it changed under each of {_CLAIM_ATTEMPTS} reads")
 
     def _update(self, path: str, fields: dict[str, Any]) -> bool:
         from google.api_core import exceptions
