@@ -9,7 +9,6 @@ baseline. The Firestore emulator comes from tests/support/servers.py.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,12 @@ from common import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support.servers import FirestoreEmulator, free_port, why_no_firestore_emulator  # noqa: E402
+from tests.support.servers import (  # noqa: E402
+    FirestoreEmulator,
+    free_port,
+    stop_process_group,
+    why_no_firestore_emulator,
+)
 
 MAIN_SOURCE = REPO_ROOT / "functions" / "main.py"
 NAIVE_SOURCE = REPO_ROOT / "benchmarks" / "naive_main.py"
@@ -114,13 +118,7 @@ class FunctionServer:
         """End the server this object started (its own process group, by pid), nothing else."""
         if self._proc is None:
             return
-        if self._proc.poll() is None:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait(timeout=10)
+        stop_process_group(self._proc)
         self._proc = None
 
     def __enter__(self) -> FunctionServer:

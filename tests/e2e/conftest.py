@@ -15,7 +15,6 @@ Cloud Storage API (gcp-storage-emulator), and MODEL_STORE=gs://BUCKET/models. `m
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from scripts.emulator_suite import QUIET_ENV, REPO_ROOT, EmulatorSuite, free_port, why_no_suite
+from tests.support.servers import stop_process_group
 
 REPO_STORE = REPO_ROOT / "models" / "store"
 ARTIFACTS = REPO_ROOT / "artifacts" / "e2e"
@@ -116,12 +116,7 @@ def cloud_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 time.sleep(0.2)
         yield host
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)
         log.close()
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
@@ -23,6 +21,7 @@ from scripts.emulator_suite import (
     find_java_home,
     free_port,
 )
+from tests.support.servers import stop_process_group
 
 
 def test_derived_config_keeps_the_repository_config_and_moves_ports_and_params() -> None:
@@ -80,9 +79,4 @@ def test_manifest_only_jar_runs_the_cloud_sdk_firestore_emulator(tmp_path: Path)
                 assert proc.poll() is None and time.monotonic() < deadline, "the emulator did not start"
                 time.sleep(0.2)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # its own process group (start_new_session)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)  # its own process group (start_new_session)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +16,7 @@ from pathlib import Path
 import pytest
 from chat_emotion.store import LocalStore
 
-from tests.support.servers import free_port
+from tests.support.servers import free_port, stop_process_group
 from tests.support.tiny_model import TinyArtifact, build_tiny_artifact
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -94,9 +92,7 @@ def storage_server() -> Iterator[str]:
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
+        stop_process_group(proc)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import base64
 import datetime as dt
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from chat_emotion.store import LocalStore
 from tests.function.conftest import PROJECT, REPO_ROOT, log_entries
 from tests.support.cloudevents import created_event
 from tests.support.firestore_rest import commit_create, get_document
-from tests.support.servers import FirestoreEmulator, free_port, why_no_firestore_emulator
+from tests.support.servers import FirestoreEmulator, free_port, stop_process_group, why_no_firestore_emulator
 from tests.support.tiny_model import SINGLE_LABELS, TinyArtifact
 
 pytestmark = pytest.mark.emulator
@@ -92,13 +91,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
             yield Stack(emulator, f"http://127.0.0.1:{function_port}", log)
     finally:
         # Only the server this fixture started: its own process group, by pid.
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_process_group(proc)
 
 
 def wait_for_state(stack: Stack, path: str, timeout: float = 30.0) -> dict:

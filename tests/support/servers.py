@@ -30,6 +30,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """End a server started with start_new_session=True: its own process group, by its pid only.
+
+    SIGTERM first; SIGKILL if it is still there after `timeout` seconds.
+    """
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+
+
 def find_firestore_jar() -> Path | None:
     for candidate in FIRESTORE_JAR_CANDIDATES:
         if candidate and Path(candidate).is_file():
@@ -129,13 +144,7 @@ class FirestoreEmulator:
         """End the emulator we started (its own process group), and nothing else."""
         if self._proc is None:
             return
-        if self._proc.poll() is None:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait(timeout=10)
+        stop_process_group(self._proc)
         self._proc = None
 
     def __enter__(self) -> FirestoreEmulator:
