@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from training.distill import CACHE_DIR, Teacher, distill, distillation_loss, teacher_logits
-from training.export import ExportOptions, export
+from training.export import ExportOptions, drift, export
 from training.train import train
 from training.training_args import DistillConfig, TrainConfig
 
@@ -105,12 +105,22 @@ def test_teacher_logits_come_from_the_cache_the_second_time(teacher, tmp_path):
 
 def test_an_exported_artifact_can_teach(teacher, emotion_dir, tmp_path):
     artifact = tmp_path / "teacher-artifact"
-    export(ExportOptions(checkpoint=str(teacher), output_dir=str(artifact), threads=1))
-    texts = ["i feel happy", "so scared now", "i feel so angry"]
-    onnx_logits = Teacher(str(artifact), 1).logits(texts)
-    torch_logits = Teacher(str(teacher), 1).logits(texts)
-    assert np.abs(onnx_logits - torch_logits).max() < 0.5
-    assert Teacher(str(artifact), 1).kind == "onnx-int8"
+    options = ExportOptions(checkpoint=str(teacher), output_dir=str(artifact), threads=1)
+    export(options)
+    texts = [line.rsplit(";", 1)[0] for line in (emotion_dir / "val.txt").read_text().splitlines()]
+    onnx_teacher = Teacher(str(artifact), 1)
+    assert onnx_teacher.kind == "onnx-int8"
+    # int8 logits are judged the way export judged the artifact: probabilities, within its tolerance.
+    # (Raw logits of a tiny random-ish model can move by more than 0.5 under int8 and still agree.)
+    measured = drift(
+        softmax(Teacher(str(teacher), 1).logits(texts)), softmax(onnx_teacher.logits(texts)), False, None
+    )
+    assert measured["mean_abs_prob_diff"] <= options.tolerance
+    assert measured["clear_decision_agreement"] >= options.min_agreement
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    return torch.from_numpy(logits).softmax(-1).numpy()
 
 
 def test_teacher_student_label_mismatch_is_refused(teacher, tmp_path):
