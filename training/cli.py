@@ -76,6 +76,13 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logging-steps", type=int, default=50)
 
 
+def _layer_list(value: str) -> list[int]:
+    try:
+        return [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer numbers like 0,2,4, got {value!r}") from None
+
+
 def _train_fields(args: argparse.Namespace) -> dict:
     return dict(
         model=args.model,
@@ -137,6 +144,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
         intermediate=args.intermediate,
         tokenizer=args.tokenizer,
         vocab_size=args.vocab_size,
+        keep_layers=tuple(args.keep_layers),
     )
     info = distill(config)
     _summary(info)
@@ -277,6 +285,15 @@ def _parser() -> argparse.ArgumentParser:
         "the teacher's",
     )
     p.add_argument("--vocab-size", type=int, default=8000, help="vocabulary of an own tokenizer")
+    p.add_argument(
+        "--keep-layers",
+        type=_layer_list,
+        default=[],
+        metavar="0,2,4",
+        help="pretrained student only: keep these encoder layers (0-based) and drop the rest; e.g. "
+        "MODEL=runs/minilm --keep-layers 0,2,4 starts from the fine-tuned teacher's own layers at "
+        "half its compute",
+    )
     _add_train_options(p)
     p.set_defaults(lr=5e-4)
 

@@ -110,6 +110,11 @@ def make_student(config: DistillConfig, train_set: TextDataset, teacher_tokenize
 
     labels = list(train_set.label_names)
     if config.model in ARCHITECTURES and not Path(config.model).exists():
+        if config.keep_layers:
+            raise ValueError(
+                f"--keep-layers trims a pretrained student; {config.model!r} is built from scratch, "
+                "sized by --layers. Give a model folder or hub id (e.g. the teacher's checkpoint)"
+            )
         if config.tokenizer == "teacher":
             if config.model == "roberta":
                 raise ValueError(
@@ -142,7 +147,22 @@ def make_student(config: DistillConfig, train_set: TextDataset, teacher_tokenize
         attn_implementation="eager",
         ignore_mismatched_sizes=True,
     )
+    if config.keep_layers:
+        keep_layers(model, config.keep_layers)
     return model, tokenizer, base
+
+
+def keep_layers(model, keep: tuple[int, ...]) -> None:
+    """Drop every encoder layer of `model` not in `keep` (in place; the config follows)."""
+    base = model.base_model
+    stack = base.transformer if hasattr(base, "transformer") else base.encoder  # DistilBERT | the rest
+    layers = stack.layer
+    if max(keep) >= len(layers):
+        raise ValueError(
+            f"--keep-layers {list(keep)}: the student has only {len(layers)} layers (0..{len(layers) - 1})"
+        )
+    stack.layer = torch.nn.ModuleList(layers[i] for i in keep)
+    model.config.num_hidden_layers = len(keep)  # DistilBERT maps this onto n_layers
 
 
 def distill(config: DistillConfig) -> CheckpointInfo:

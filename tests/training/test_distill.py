@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from training.distill import CACHE_DIR, Teacher, distill, distillation_loss, teacher_logits
+from training.distill import CACHE_DIR, Teacher, distill, distillation_loss, keep_layers, teacher_logits
 from training.export import ExportOptions, drift, export
 from training.train import train
 from training.training_args import DistillConfig, TrainConfig
@@ -131,4 +133,65 @@ def test_teacher_student_label_mismatch_is_refused(teacher, tmp_path):
             DistillConfig(
                 model="bert", teacher=str(teacher), data=str(data), output_dir=str(tmp_path / "s"), threads=1
             )
+        )
+
+
+@pytest.mark.parametrize("architecture", ["bert", "distilbert"])
+def test_keep_layers_takes_the_chosen_layers_weights(tiny_models, architecture):
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_models[architecture])
+    stack = model.base_model.transformer if architecture == "distilbert" else model.base_model.encoder
+    second = {k: v.clone() for k, v in stack.layer[1].state_dict().items()}
+    keep_layers(model, (1,))
+    assert len(stack.layer) == 1 and model.config.num_hidden_layers == 1
+    for name, value in stack.layer[0].state_dict().items():
+        assert torch.equal(value, second[name]), name
+    with pytest.raises(ValueError, match="only 1 layers"):
+        keep_layers(model, (0, 1))
+
+
+def test_a_trimmed_pretrained_student_distils_and_exports(teacher, emotion_dir, tmp_path):
+    from transformers import AutoConfig
+
+    out = tmp_path / "trimmed"
+    info = distill(
+        DistillConfig(
+            model=str(teacher),
+            keep_layers=(1,),
+            teacher=str(teacher),
+            data=str(emotion_dir),
+            output_dir=str(out),
+            epochs=2,
+            learning_rate=5e-3,
+            threads=1,
+            logging_steps=1000,
+        )
+    )
+    assert AutoConfig.from_pretrained(out).num_hidden_layers == 1
+    assert json.loads((out / "training.json").read_text())["hyperparameters"]["keep_layers"] == [1]
+    assert info.evaluation["accuracy"] > 1 / 6 + 0.1
+    manifest = export(ExportOptions(checkpoint=str(out), output_dir=str(tmp_path / "artifact"), threads=1))
+    assert manifest.labels == info.labels
+
+
+def test_keep_layers_is_refused_for_a_scratch_student_and_when_unordered(teacher, emotion_dir, tmp_path):
+    with pytest.raises(ValueError, match="built from scratch"):
+        distill(
+            DistillConfig(
+                model="bert",
+                keep_layers=(0,),
+                teacher=str(teacher),
+                data=str(emotion_dir),
+                output_dir=str(tmp_path / "s"),
+                threads=1,
+            )
+        )
+    with pytest.raises(ValueError, match="ascending"):
+        DistillConfig(
+            model=str(teacher),
+            keep_layers=(2, 0),
+            teacher=str(teacher),
+            data=str(emotion_dir),
+            output_dir=str(tmp_path / "s"),
         )
