@@ -71,7 +71,8 @@ def resolve_checkpoint(ref: str) -> tuple[str, str]:
     """Map a model reference to (what `from_pretrained` should load, the base checkpoint to record).
 
     Catalogue names use their locally installed weights when present, else their hub id.
-    Folders and hub ids pass through unchanged.
+    Folders and hub ids pass through unchanged; a checkpoint folder written by `train`/`distill`
+    records the base it was itself made from (its training.json), not a path on this machine.
     """
     entry = catalogue().get(ref)
     if entry is not None:
@@ -84,6 +85,9 @@ def resolve_checkpoint(ref: str) -> tuple[str, str]:
                 f"{ref} is a folder but holds no config.json: pass a Hugging Face model folder "
                 f"(one written by `emotion-train train`) or a catalogue name {sorted(catalogue())}"
             )
+        recorded = path / "training.json"  # a checkpoint of ours: record the hub model it grew from
+        if recorded.is_file():
+            return str(path.resolve()), json.loads(recorded.read_text(encoding="utf-8"))["base_checkpoint"]
         return str(path.resolve()), str(path.resolve())
     if "/" not in ref and not ref.startswith(("bert-", "roberta-", "distilbert-")):
         raise ValueError(

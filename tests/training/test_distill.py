@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from training.checkpoint import CheckpointInfo
 from training.distill import CACHE_DIR, Teacher, distill, distillation_loss, keep_layers, teacher_logits
 from training.export import ExportOptions, drift, export
 from training.train import train
@@ -169,6 +170,8 @@ def test_a_trimmed_pretrained_student_distils_and_exports(teacher, emotion_dir, 
         )
     )
     assert AutoConfig.from_pretrained(out).num_hidden_layers == 1
+    # It records the model the teacher grew from, not a path to the teacher on this machine.
+    assert info.base_checkpoint == CheckpointInfo.read(teacher).base_checkpoint != str(teacher)
     assert json.loads((out / "training.json").read_text())["hyperparameters"]["keep_layers"] == [1]
     assert info.evaluation["accuracy"] > 1 / 6 + 0.1
     manifest = export(ExportOptions(checkpoint=str(out), output_dir=str(tmp_path / "artifact"), threads=1))
