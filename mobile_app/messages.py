@@ -14,7 +14,9 @@ from enum import StrEnum
 from typing import Any
 
 MAX_TEXT_CHARS = 2000  # firestore.rules: text.size() <= 2000 (Firestore counts characters)
-MODELS: tuple[str, ...] = ("default", "minilm", "bert", "distilbert", "roberta", "electra", "mobilebert")
+MODELS: tuple[str, ...] = (
+    "default", "minilm-l2", "minilm", "bert", "distilbert", "roberta", "electra", "mobilebert",
+)
 
 # Firestore's own auto-ids are 20 characters from this alphabet; ours look the same.
 _ID_ALPHABET = string.ascii_letters + string.digits

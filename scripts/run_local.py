@@ -41,8 +41,6 @@ from scripts.emulator_suite import (  # noqa: E402
 
 PID_NAME = "run_local.json"  # in --out: what `make stop` reads
 DEFAULT_STORE = REPO_ROOT / "models" / "store"
-# The names the app's model picker offers (mobile_app.messages.MODELS).
-APP_MODELS = ("minilm", "bert", "distilbert", "roberta", "electra", "mobilebert")
 CONVERSATION = [
     "I finally got the job, I can't stop smiling!",
     "My cat has been sick all week and I feel so helpless.",
@@ -104,7 +102,9 @@ def resolve_store(arg: str | None) -> tuple[str, list[str]]:
 def conversation(models: list[str]) -> str:
     lines = ["# make run: a scripted conversation (mobile_app/driver.py format)", "@model default"]
     lines += CONVERSATION
-    others = [m for m in models[1:] if m in APP_MODELS]
+    from mobile_app.messages import MODELS  # the names the app's model picker offers
+
+    others = [m for m in models[1:] if m in MODELS]
     if others:
         lines.append(f"@model {others[0]}")
         lines += SECOND_MODEL_LINES
