@@ -86,6 +86,21 @@ def test_local_store(tmp_path: Path, tiny_artifacts: dict[str, TinyArtifact]) ->
     assert not list(store.root.rglob("*.partial"))
 
 
+def test_a_folder_store_caches_its_pointers_for_a_second(tmp_path: Path,
+                                                          tiny_artifacts: dict[str, TinyArtifact]) -> None:
+    store = open_store(tmp_path / "store")
+    store.publish(tiny_artifacts["single"].directory, make_default=True)
+    store.publish(tiny_artifacts["multi"].directory)
+    assert store.resolve("default") == ("tiny", "v1")
+    (store.root / "DEFAULT").write_text("tinymulti\n")  # another process (the training CLI) moves it
+    assert store.resolve("default") == ("tiny", "v1"), "cached: no file read per message"
+    store.pointer_ttl_s = 0.0  # what a second later looks like
+    assert store.resolve("default") == ("tinymulti", "v1")
+    store.pointer_ttl_s = 60.0
+    store.publish(tiny_artifacts["single"].directory, make_default=True)
+    assert store.resolve("default") == ("tiny", "v1"), "a publish through this store shows at once"
+
+
 def test_local_store_detects_damage(tmp_path: Path, tiny_artifacts: dict[str, TinyArtifact]) -> None:
     store = LocalStore(tmp_path / "store")
     store.publish(tiny_artifacts["single"].directory)
