@@ -3,7 +3,7 @@
     python benchmarks/plot_summary.py [--figures FILE.json] [--output FILE.png]
 
 The JSON maps a metric name to {"onnx": value, "pipeline": value} (keys starting with "_" are
-ignored); update it from the benchmarks' output, then redraw.
+not drawn; "_title" is the figure's title); update it from the benchmarks' output, then redraw.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--figures", type=Path, default=REPO_ROOT / "docs" / "performance" / "summary.json")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "performance" / "summary.png")
     args = parser.parse_args(argv)
-    figures = {k: v for k, v in json.loads(args.figures.read_text()).items() if not k.startswith("_")}
+    data = json.loads(args.figures.read_text())
+    figures = {k: v for k, v in data.items() if not k.startswith("_")}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         ratio = max(sides.values()) / min(sides.values())
         ax.set_title(f"{metric}\n{ratio:.1f}x", fontsize=8)
         ax.tick_params(labelsize=8)
-    fig.suptitle("ONNX int8 function vs transformers.pipeline baseline (MiniLM, 2 shared cores)", fontsize=10)
+    fig.suptitle(data.get("_title", "ONNX int8 function vs transformers.pipeline baseline"), fontsize=10)
     fig.tight_layout()
     fig.savefig(args.output, dpi=100)
     print(f"wrote {args.output}")
