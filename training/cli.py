@@ -289,10 +289,10 @@ def _parser() -> argparse.ArgumentParser:
         "--keep-layers",
         type=_layer_list,
         default=[],
-        metavar="0,2,4",
+        metavar="0,3",
         help="pretrained student only: keep these encoder layers (0-based) and drop the rest; e.g. "
-        "MODEL=runs/minilm --keep-layers 0,2,4 starts from the fine-tuned teacher's own layers at "
-        "half its compute",
+        "MODEL=runs/minilm --keep-layers 0,3 starts from two of the fine-tuned 6-layer model's own "
+        "layers (how the default minilm-l2 was made)",
     )
     _add_train_options(p)
     p.set_defaults(lr=5e-4)
