@@ -259,28 +259,46 @@ def per_label_table(per_label: dict[str, dict[str, float]]) -> str:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    """Three panels: batch-1 p50 latency, cold start, accuracy against size."""
+    """Three panels: batch-1 p50 latency, cold start, accuracy against size; colour = variant."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
-    labels = [f"{r['model']}\n{r['variant']} ×{r['threads']}" for r in rows]
-    axes[0].barh(labels, [r["latency_ms_p50"] for r in rows])
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    colour = {v: f"C{i}" for i, v in enumerate(variants)}
+    ordered = rows[::-1]  # barh draws bottom-up: keep the table's first row on top
+    labels = [f"{r['model']} {r['variant']} ×{r['threads']}" for r in ordered]
+    colours = [colour[r["variant"]] for r in ordered]
+    fig, axes = plt.subplots(1, 3, figsize=(17, max(5.0, 1.5 + 0.2 * len(rows))))
+    axes[0].barh(labels, [r["latency_ms_p50"] for r in ordered], color=colours)
     axes[0].set_xscale("log")  # torch under contention is 100x the int8 students
     axes[0].set_xlabel("batch-1 latency p50 (ms, log)")
-    axes[1].barh(labels, [r["cold_start_s"] for r in rows])
+    axes[1].barh(labels, [r["cold_start_s"] for r in ordered], color=colours)
     axes[1].set_xlabel("cold start: new process → first prediction (s)")
-    for r in rows:
-        if r["threads"] == rows[0]["threads"]:
-            axes[2].scatter(r["size_mb"], r["accuracy"])
-            axes[2].annotate(f"{r['model']} {r['variant']}", (r["size_mb"], r["accuracy"]), fontsize=7)
+    axes[1].set_yticklabels([])
+    for variant in variants:
+        points = [r for r in rows if r["variant"] == variant and r["threads"] == rows[0]["threads"]]
+        axes[2].scatter(
+            [r["size_mb"] for r in points],
+            [r["accuracy"] for r in points],
+            color=colour[variant],
+            label=variant,
+        )
+    for r in rows:  # one name per model, beside its smallest file
+        if r is min((q for q in rows if q["model"] == r["model"]), key=lambda q: q["size_mb"]):
+            axes[2].annotate(
+                r["model"],
+                (r["size_mb"], r["accuracy"]),
+                fontsize=8,
+                xytext=(4, -10),
+                textcoords="offset points",
+            )
     axes[2].set_xscale("log")
     axes[2].set_xlabel("model file size (MB, log)")
     axes[2].set_ylabel("accuracy")
-    for ax in axes[:2]:
-        ax.tick_params(axis="y", labelsize=7)
+    axes[2].legend(fontsize=8)
+    axes[0].tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
