@@ -140,6 +140,7 @@ def student_config(
         true_hidden_size=bottleneck,
         intra_bottleneck_size=bottleneck,
         num_feedforward_networks=2,
+        normalization_type="layer_norm",  # MobileBERT's NoNorm does not train from scratch at this size
     )
 
 

@@ -22,8 +22,9 @@ from training.train import train
 from training.training_args import TrainConfig
 
 # Tiny models learn the synthetic cues in a few seconds at a high learning rate; MobileBERT's deep
-# bottleneck stack does not in 228 steps, so only its pipeline (not its accuracy) is asserted.
-MIN_ACCURACY = {"bert": 0.8, "distilbert": 0.8, "roberta": 0.8, "electra": 0.8, "mobilebert": None}
+# bottleneck stack learns slower and less steadily (0.54-0.77 after 228 steps, depending on the
+# random start), so its bar is twice chance (1/6): it must have learned something.
+MIN_ACCURACY = {"bert": 0.8, "distilbert": 0.8, "roberta": 0.8, "electra": 0.8, "mobilebert": 0.35}
 FAST = dict(epochs=12, learning_rate=3e-3, warmup_ratio=0.1, threads=1, logging_steps=1000)
 
 
