@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mobile_app.messages import MODELS as APP_MODELS  # noqa: E402  (the app's model picker)
 from scripts.emulator_suite import (  # noqa: E402
     QUIET_ENV,
     REPO_ROOT,
@@ -102,9 +103,7 @@ def resolve_store(arg: str | None) -> tuple[str, list[str]]:
 def conversation(models: list[str]) -> str:
     lines = ["# make run: a scripted conversation (mobile_app/driver.py format)", "@model default"]
     lines += CONVERSATION
-    from mobile_app.messages import MODELS  # the names the app's model picker offers
-
-    others = [m for m in models[1:] if m in MODELS]
+    others = [m for m in models[1:] if m in APP_MODELS]
     if others:
         lines.append(f"@model {others[0]}")
         lines += SECOND_MODEL_LINES

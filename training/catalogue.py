@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from training.checkpoint import INFO_FILE, CheckpointInfo
+
 CATALOGUE_FILE = Path(__file__).resolve().parent.parent / "models" / "catalogue.json"
 
 
@@ -85,9 +87,8 @@ def resolve_checkpoint(ref: str) -> tuple[str, str]:
                 f"{ref} is a folder but holds no config.json: pass a Hugging Face model folder "
                 f"(one written by `emotion-train train`) or a catalogue name {sorted(catalogue())}"
             )
-        recorded = path / "training.json"  # a checkpoint of ours: record the hub model it grew from
-        if recorded.is_file():
-            return str(path.resolve()), json.loads(recorded.read_text(encoding="utf-8"))["base_checkpoint"]
+        if (path / INFO_FILE).is_file():  # a checkpoint of ours: record the hub model it grew from
+            return str(path.resolve()), CheckpointInfo.read(path).base_checkpoint
         return str(path.resolve()), str(path.resolve())
     if "/" not in ref and not ref.startswith(("bert-", "roberta-", "distilbert-")):
         raise ValueError(

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from training.checkpoint import CheckpointInfo
 from training.distill import CACHE_DIR, Teacher, distill, distillation_loss, keep_layers, teacher_logits
 from training.export import ExportOptions, drift, export
+from training.metrics import probabilities
 from training.train import train
 from training.training_args import DistillConfig, TrainConfig
 
@@ -116,14 +117,13 @@ def test_an_exported_artifact_can_teach(teacher, emotion_dir, tmp_path):
     # int8 logits are judged the way export judged the artifact: probabilities, within its tolerance.
     # (Raw logits of a tiny random-ish model can move by more than 0.5 under int8 and still agree.)
     measured = drift(
-        softmax(Teacher(str(teacher), 1).logits(texts)), softmax(onnx_teacher.logits(texts)), False, None
+        probabilities(Teacher(str(teacher), 1).logits(texts), False),
+        probabilities(onnx_teacher.logits(texts), False),
+        False,
+        None,
     )
     assert measured["mean_abs_prob_diff"] <= options.tolerance
     assert measured["clear_decision_agreement"] >= options.min_agreement
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    return torch.from_numpy(logits).softmax(-1).numpy()
 
 
 def test_teacher_student_label_mismatch_is_refused(teacher, tmp_path):
