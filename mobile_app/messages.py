@@ -9,11 +9,18 @@ from __future__ import annotations
 import secrets
 import string
 import time
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-MAX_TEXT_CHARS = 2000  # firestore.rules: text.size() <= 2000 (Firestore counts characters)
+# The contract's text, defined as functions/chat_emotion/text.py defines it (the app ships without
+# the function's package; tests/support/text_cases.py holds the app, the function and the rules to
+# the same answers): at most 2000 UTF-16 code units, as the rules' `size()` counts (an emoji is 2),
+# and at least one character that is not whitespace, control, format, a lone combining mark or blank.
+MAX_TEXT_UNITS = 2000
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Mn", "Me"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 MODELS: tuple[str, ...] = (
     "default", "minilm-l2", "minilm", "bert", "distilbert", "roberta", "electra", "mobilebert",
 )
@@ -27,6 +34,17 @@ def new_message_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
 
 
+def utf16_length(text: str) -> int:
+    """The length firestore.rules sees: UTF-16 code units (an emoji counts 2)."""
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
+
+
+def is_readable(text: str) -> bool:
+    """True when `text` holds something a person can read, not only spaces or invisible characters."""
+    return any(ch not in _BLANK_LETTERS and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES
+               for ch in text)
+
+
 class InvalidInput(ValueError):
     """Text the server would refuse; it stays on the device and the person is told why."""
 
@@ -36,10 +54,13 @@ def validate_text(text: str) -> str:
     cleaned = text.strip()
     if not cleaned:
         raise InvalidInput("Type a message first.")
-    if len(cleaned) > MAX_TEXT_CHARS:
+    if not is_readable(cleaned):
+        raise InvalidInput("That message has only invisible characters; type something to send.")
+    length = utf16_length(cleaned)
+    if length > MAX_TEXT_UNITS:
         raise InvalidInput(
-            f"That message is {len(cleaned)} characters; the limit is {MAX_TEXT_CHARS}. "
-            "Shorten it or split it in two.")
+            f"That message is {length} characters; the limit is {MAX_TEXT_UNITS} "
+            "(an emoji counts as 2). Shorten it or split it in two.")
     return cleaned
 
 

@@ -12,7 +12,7 @@ from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, Opt
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
-from mobile_app.messages import MAX_TEXT_CHARS, Message, State
+from mobile_app.messages import MAX_TEXT_UNITS, Message, State, utf16_length
 from mobile_app.presentation import describe
 
 
@@ -73,9 +73,9 @@ class ChatScreen(Screen):
 
     def on_entry_text(self, text: str) -> None:
         # The counter appears near the limit only, so it never distracts from short messages.
-        length = len(text.strip())
-        self.over_limit = length > MAX_TEXT_CHARS
-        self.counter = f"{length}/{MAX_TEXT_CHARS}" if length > MAX_TEXT_CHARS * 0.8 else ""
+        length = utf16_length(text.strip())
+        self.over_limit = length > MAX_TEXT_UNITS
+        self.counter = f"{length}/{MAX_TEXT_UNITS}" if length > MAX_TEXT_UNITS * 0.8 else ""
         if self.hint_is_error and not self.over_limit:
             self.hint, self.hint_is_error = "", False
         if self.over_limit:

@@ -256,6 +256,11 @@ class EmulatorSuite:
     params: the function's params (MODEL_STORE, ...), written to an emulator-only `.env.local`
         in a config folder of this run, so functions/ stays untouched.
     env: extra environment for firebase-tools and the function (e.g. STORAGE_EMULATOR_HOST).
+    sweep_every_s, sweep_after_s: the Functions emulator never runs scheduled functions
+        (firebase-tools#2034), so `recover_messages`' code runs beside it as a process of this
+        suite (`python -m chat_emotion.recovery --every`, from functions/venv like the function):
+        every `sweep_every_s` it finishes messages without a status (a dropped delivery) or stuck
+        in PROCESSING for more than `sweep_after_s`. None: no sweeper.
     """
 
     project: str = "demo-emotion"
@@ -265,11 +270,14 @@ class EmulatorSuite:
     env: dict[str, str] = field(default_factory=dict)
     tag: str = field(default_factory=lambda: f"suite-{os.getpid()}")
     log_path: Path | None = None
+    sweep_every_s: float | None = 10.0
+    sweep_after_s: float = 30.0
     keep_workdir: bool = False  # else the generated config folder goes on stop (logs kept if elsewhere)
     echo: bool = False
     progress: Progress = _say
     notes: list[str] = field(default_factory=list)
     _proc: subprocess.Popen | None = None
+    _sweeper: subprocess.Popen | None = None
     _lines: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _reader: threading.Thread | None = None
@@ -321,7 +329,7 @@ class EmulatorSuite:
             taken = [f"{k}:{v}" for k, v in wanted.items() if port_in_use(v)]
             if taken:
                 raise RuntimeError(f"ports in use: {', '.join(taken)} (another emulator running? "
-                                   "`make stop`, or use free ports with --free-ports)")
+                                   "`make stop`, or use free ports: `make run RUN_ARGS=--free-ports`)")
             return ports
         ports: dict[str, int] = {}
         while len(set(ports.values())) < len(PORT_KEYS):
@@ -412,7 +420,31 @@ class EmulatorSuite:
             self.stop()
             raise RuntimeError(f"the Emulator Suite did not start (log {self.log_path}):\n{tail}") from None
         self.progress(f"ready in {time.monotonic() - started:.0f} s")
+        if self.sweep_every_s is not None and "functions" in self.only and "firestore" in self.only:
+            self._start_sweeper()
         return self
+
+    def sweeper_command(self) -> list[str]:
+        return [str(FUNCTIONS_VENV / "bin" / "python"), "-m", "chat_emotion.recovery",
+                "--project", self.project, "--every", f"{self.sweep_every_s:g}",
+                "--older-than", f"{self.sweep_after_s:g}"]
+
+    @property
+    def sweeper_log(self) -> Path:
+        """Beside firebase-tools' own log, so it outlives the run's config folder."""
+        return (self.log_path or self.workdir / "emulators.log").with_name("sweeper.log")
+
+    def _start_sweeper(self) -> None:
+        env = {**os.environ, **QUIET_ENV, **self.env, **self.client_env(), **self.params}
+        with open(self.sweeper_log, "ab") as log:
+            self._sweeper = subprocess.Popen(
+                self.sweeper_command(), cwd=FUNCTIONS_DIR, env=env, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.progress(f"recovery sweep every {self.sweep_every_s:g} s (messages without a result after "
+                      f"{self.sweep_after_s:g} s; log {self.sweeper_log})")
+
+    def sweeper_running(self) -> bool:
+        return self._sweeper is not None and self._sweeper.poll() is None
 
     def _read(self) -> None:
         proc = self._proc
@@ -451,6 +483,13 @@ class EmulatorSuite:
     # --- stop ---------------------------------------------------------------------------------
     def stop(self, grace_s: float = 30.0) -> None:
         """Ask firebase-tools to shut down (SIGINT, as Ctrl-C), then end whatever it left, by pid."""
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:  # first: it talks to the emulators
+            with contextlib.suppress(OSError):
+                self._known.update(descendants(sweeper.pid))
+            self._known[sweeper.pid] = _proc_table().get(sweeper.pid, (0, ""))[1]
+            end_processes({sweeper.pid: self._known[sweeper.pid]}, grace_s=5.0)
+            sweeper.wait(timeout=10)
         proc = self._proc
         if proc is None:
             return

@@ -200,6 +200,8 @@ def write_pid_file(pid_file: Path, suite: EmulatorSuite | None) -> None:
     info: dict[str, object] = {"pid": os.getpid(), "start": table[os.getpid()][1]}
     if suite is not None and suite._proc is not None:
         info["firebase"] = {"pid": suite._proc.pid, "start": table.get(suite._proc.pid, (0, ""))[1]}
+    if suite is not None and suite._sweeper is not None:
+        info["sweeper"] = {"pid": suite._sweeper.pid, "start": table.get(suite._sweeper.pid, (0, ""))[1]}
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(json.dumps(info))
 
@@ -224,6 +226,9 @@ def stop_other(pid_file: Path) -> int:
         os.kill(int(fb["pid"]), signal.SIGINT)
         time.sleep(10)
         end_processes(tree)
+    sweeper = info.get("sweeper")
+    if isinstance(sweeper, dict):
+        end_processes({int(sweeper["pid"]): str(sweeper["start"])}, grace_s=5)
     if _alive(pid, start):
         os.kill(pid, signal.SIGKILL)
     # What a run that was killed outright could not remove itself.
@@ -290,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         suite = EmulatorSuite(project=args.project, ports="free" if args.free_ports else "repo",
                               params={"MODEL_STORE": model_store}, tag=f"run-{os.getpid()}",
                               log_path=out_dir / "emulators.log", echo=args.verbose, progress=say)
-        (out_dir / "emulators.log").unlink(missing_ok=True)
+        for log in ("emulators.log", "sweeper.log"):  # the previous run's logs are kept once
+            if (out_dir / log).is_file():
+                (out_dir / log).replace(out_dir / f"{log}.previous")
         suite.start()
         write_pid_file(pid_file, suite)
         if not suite.function_loaded():
@@ -314,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             code, serving = 0, True  # closing the window, Ctrl-C or `make stop` all end a normal run
             code = run_window(suite, out_dir)
     except KeyboardInterrupt as why:
-        say(f"interrupted ({why or 'Ctrl-C'}): stopping")
+        say(f"interrupted ({str(why) or 'Ctrl-C'}): stopping")
         code = code if serving else 130
     except RuntimeError as err:
         say(f"failed: {err}")

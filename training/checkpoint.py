@@ -36,6 +36,20 @@ class CheckpointInfo:
     """Per-epoch evaluation (accuracy, macro-F1, loss)."""
     evaluation: dict[str, Any] = field(default_factory=dict)
     distillation: dict[str, Any] | None = None
+    thresholds: dict[str, float] | None = None
+    """Multi-label: a threshold per label tuned on validation data (`emotion-train thresholds`);
+    export copies it into the manifest."""
+
+    @property
+    def is_multi_label(self) -> bool:
+        return self.problem_type == "multi_label_classification"
+
+    def label_thresholds(self) -> list[float] | None:
+        """Multi-label: each label's threshold in label order (tuned, else the scalar); else None."""
+        if not self.is_multi_label:
+            return None
+        scalar = self.threshold if self.threshold is not None else 0.5
+        return [float((self.thresholds or {}).get(label, scalar)) for label in self.labels]
 
     def write(self, directory: str | Path) -> Path:
         path = Path(directory) / INFO_FILE

@@ -75,12 +75,13 @@ class Teacher:
 
             self._classifier = Classifier.load(path, threads=threads or 1)
             manifest = self._classifier.manifest
-            self.labels, self.threshold = list(manifest.labels), manifest.threshold
+            self.labels = list(manifest.labels)
+            self.threshold = manifest.label_thresholds() if manifest.is_multi_label else None
             self.max_length, self.base = manifest.max_length, manifest.base_checkpoint
             self.kind = f"onnx-{manifest.quantization}"
         else:
             self._model, self.tokenizer, info = load_checkpoint(path, threads)
-            self.labels, self.threshold = list(info.labels), info.threshold
+            self.labels, self.threshold = list(info.labels), info.label_thresholds()
             self.max_length, self.base = info.max_length, info.base_checkpoint
             self.kind = "torch"
 
@@ -189,7 +190,7 @@ def distill(config: DistillConfig) -> CheckpointInfo:
         soft_eval = teacher_logits(cache_dir, teacher, eval_set.texts)
         scores = classification_metrics(
             eval_set.targets(),
-            decisions(probabilities(soft_eval, multi), multi, teacher.threshold),
+            decisions(probabilities(soft_eval, multi), multi, teacher.threshold, teacher.labels),
             eval_set.label_names,
             multi,
         )

@@ -51,8 +51,9 @@ class ArtifactPredictor:
 
         self.classifier = Classifier.load(path, threads=threads)
         manifest = self.classifier.manifest
-        self.labels, self.threshold = list(manifest.labels), manifest.threshold
+        self.labels = list(manifest.labels)
         self.multi_label = manifest.is_multi_label
+        self.threshold = manifest.label_thresholds() if self.multi_label else None
         self.description = f"{manifest.ref} ({manifest.quantization})"
 
     def probabilities(self, texts: list[str], batch_size: int) -> np.ndarray:
@@ -69,8 +70,9 @@ class CheckpointPredictor:
         from training.checkpoint import load_checkpoint
 
         self.model, self.tokenizer, info = load_checkpoint(path, threads)
-        self.labels, self.threshold, self.max_length = list(info.labels), info.threshold, info.max_length
-        self.multi_label = info.problem_type == "multi_label_classification"
+        self.labels, self.max_length = list(info.labels), info.max_length
+        self.multi_label = info.is_multi_label
+        self.threshold = info.label_thresholds()
         self.description = f"{path} (torch fp32)"
 
     def probabilities(self, texts: list[str], batch_size: int) -> np.ndarray:
@@ -96,7 +98,7 @@ def score(predictor, data: TextDataset, batch_size: int = 32) -> tuple[dict[str,
     probs = np.concatenate(chunks)
     metrics = classification_metrics(
         data.targets(),
-        decisions(probs, predictor.multi_label, predictor.threshold),
+        decisions(probs, predictor.multi_label, predictor.threshold, predictor.labels),
         data.label_names,
         predictor.multi_label,
     )

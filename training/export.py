@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,15 +184,22 @@ def write_tokenizer(tokenizer, path: Path, max_length: int) -> None:
 
 
 def drift(
-    torch_probs: np.ndarray, onnx_probs: np.ndarray, multi_label: bool, threshold: float | None
+    torch_probs: np.ndarray,
+    onnx_probs: np.ndarray,
+    multi_label: bool,
+    threshold: float | Sequence[float] | None,
+    label_names: Sequence[str] = (),
 ) -> dict[str, float]:
-    """How far the artifact's probabilities are from torch's."""
+    """How far the artifact's probabilities are from torch's; decisions by the function's own rule
+    (per-label thresholds when given)."""
     diff = np.abs(torch_probs - onnx_probs)
-    a, b = decisions(torch_probs, multi_label, threshold), decisions(onnx_probs, multi_label, threshold)
+    a = decisions(torch_probs, multi_label, threshold, label_names)
+    b = decisions(onnx_probs, multi_label, threshold, label_names)
     same = (a == b).all(axis=-1) if multi_label else a == b
     # A near tie can flip on rounding alone; agreement is judged on the texts torch decides clearly.
     if multi_label:
-        margin = np.abs(torch_probs - (threshold if threshold is not None else 0.5)).min(axis=-1)
+        cut = np.asarray(threshold if threshold is not None else 0.5, dtype=np.float64)
+        margin = np.abs(torch_probs - cut).min(axis=-1)
     else:
         top2 = np.sort(torch_probs, axis=-1)[:, -2:]
         margin = top2[:, 1] - top2[:, 0]
@@ -275,6 +283,7 @@ def export(options: ExportOptions):
             labels=list(info.labels),
             problem_type=info.problem_type,
             threshold=info.threshold,
+            thresholds=info.thresholds,
             max_length=info.max_length,
             quantization=options.quantization,
             input_names=input_names,
@@ -287,7 +296,8 @@ def export(options: ExportOptions):
             torch_logits(model, tokenizer, texts, info.max_length, progress=True), multi
         )
         onnx_probs = probabilities(runtime_logits(classifier, texts), multi)
-        measured = drift(torch_probs, onnx_probs, multi, info.threshold)
+        cuts, labels = info.label_thresholds(), list(info.labels)
+        measured = drift(torch_probs, onnx_probs, multi, cuts, labels)
         print(json.dumps(measured))
         if (
             measured["mean_abs_prob_diff"] > options.tolerance
@@ -304,13 +314,13 @@ def export(options: ExportOptions):
         if evaluation is not None:
             scores = classification_metrics(
                 evaluation.targets(),
-                decisions(onnx_probs, multi, info.threshold),
+                decisions(onnx_probs, multi, cuts, labels),
                 evaluation.label_names,
                 multi,
             )
             torch_scores = classification_metrics(
                 evaluation.targets(),
-                decisions(torch_probs, multi, info.threshold),
+                decisions(torch_probs, multi, cuts, labels),
                 evaluation.label_names,
                 multi,
             )

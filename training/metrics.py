@@ -17,10 +17,14 @@ def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def decisions(probs: np.ndarray, multi_label: bool, threshold: float | None) -> np.ndarray:
-    """Label ids [n] (argmax) or a 0/1 matrix [n, num_labels] (probability >= threshold)."""
+def decisions(probs: np.ndarray, multi_label: bool, threshold: float | Sequence[float] | None,
+              label_names: Sequence[str] = ()) -> np.ndarray:
+    """Label ids [n] (argmax) or a 0/1 matrix [n, num_labels]: the function's own rule
+    (chat_emotion.labels: each label against its threshold, `neutral` only when nothing else is on)."""
     if multi_label:
-        return (probs >= (threshold if threshold is not None else 0.5)).astype(np.int64)
+        from chat_emotion.labels import labels_on
+
+        return labels_on(probs, 0.5 if threshold is None else threshold, label_names).astype(np.int64)
     return probs.argmax(axis=-1)
 
 

@@ -83,7 +83,7 @@ def metrics_fn(data: TextDataset, threshold: float):
         # label_ids, not data.targets(): the Trainer may visit the evaluation set in its own order.
         scores = classification_metrics(
             np.asarray(prediction.label_ids),
-            decisions(probs, data.is_multi_label, threshold),
+            decisions(probs, data.is_multi_label, threshold, data.label_names),
             data.label_names,
             data.is_multi_label,
         )
@@ -155,16 +155,26 @@ def finish_checkpoint(
         model = trainer.model.eval()
         logits = torch_logits(model.cpu(), tokenizer, evaluation.texts, config.max_length, progress=True)
         probs = probabilities(logits, evaluation.is_multi_label)
+        if evaluation.is_multi_label:
+            # Per-label thresholds from the same validation set (training/thresholds.py); the
+            # figures below are then optimistic for unseen text, as the report says.
+            from training.thresholds import report, tune
+
+            targets = evaluation.targets().astype(np.int64)
+            info.thresholds = tune(probs, targets, evaluation.label_names)
+            tuning = report(probs, targets, evaluation.label_names, info.thresholds)
         info.evaluation = {
             "dataset": evaluation.source,
             "examples": len(evaluation),
             **classification_metrics(
                 evaluation.targets(),
-                decisions(probs, evaluation.is_multi_label, info.threshold),
+                decisions(probs, evaluation.is_multi_label, info.label_thresholds(), evaluation.label_names),
                 evaluation.label_names,
                 evaluation.is_multi_label,
             ),
         }
+        if evaluation.is_multi_label:
+            info.evaluation["thresholds_tuning"] = {"dataset": evaluation.source, **tuning}
     info.write(out)
     return info
 

@@ -95,6 +95,9 @@ class Manifest:
     """How it was made: command, created_at, git commit, hyper-parameters, ..."""
     format_version: int = FORMAT_VERSION
     """Version of this manifest format; readers refuse versions they do not know."""
+    thresholds: dict[str, float] | None = None
+    """Multi-label only, optional: a threshold per label (every label, each in (0, 1)), tuned on
+    validation data; it replaces `threshold`, which stays for readers that take one number."""
 
     def __post_init__(self) -> None:
         _check_identifier("name", self.name, allow_dot=False)
@@ -117,6 +120,17 @@ class Manifest:
                     f"got {self.threshold!r}")
         elif self.threshold is not None:
             raise ValueError("manifest.threshold must be null for a single-label model (softmax picks one)")
+        if self.thresholds is not None:
+            if self.problem_type != "multi_label_classification":
+                raise ValueError("manifest.thresholds is for multi-label models only; remove it")
+            if not isinstance(self.thresholds, dict) or set(self.thresholds) != set(labels):
+                given = sorted(self.thresholds) if isinstance(self.thresholds, dict) else self.thresholds
+                raise ValueError(
+                    f"manifest.thresholds must give a threshold for exactly the labels {labels}; got "
+                    f"{given!r}: re-run `emotion-train thresholds` on the checkpoint and export again")
+            bad = {k: v for k, v in self.thresholds.items() if not _is_number(v) or not 0.0 < v < 1.0}
+            if bad:
+                raise ValueError(f"manifest.thresholds must each be a number in (0, 1); got {bad!r}")
         if not _is_int(self.max_length) or not 2 <= self.max_length <= 8192:
             raise ValueError(f"manifest.max_length must be an integer in [2, 8192], got {self.max_length!r}")
         if self.quantization not in QUANTIZATIONS:
@@ -142,6 +156,11 @@ class Manifest:
     @property
     def is_multi_label(self) -> bool:
         return self.problem_type == "multi_label_classification"
+
+    def label_thresholds(self) -> list[float]:
+        """Multi-label: each label's threshold in label order (per-label when given, else the scalar)."""
+        scalar = float(self.threshold if self.threshold is not None else 0.5)
+        return [float((self.thresholds or {}).get(label, scalar)) for label in self.labels]
 
     @property
     def ref(self) -> str:

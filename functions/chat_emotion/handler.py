@@ -25,8 +25,8 @@ from chat_emotion import logs as logger
 from chat_emotion.artifact import ArtifactError
 from chat_emotion.repository import Claim, FirestoreRepository, MessageRepository
 from chat_emotion.store import ModelStore, StoreError, StoreUnavailableError, open_store
+from chat_emotion.text import MAX_TEXT_UNITS, is_readable, utf16_length
 
-MAX_TEXT_CHARS = 2000
 REQUIRED_FIELDS = ("text", "model")
 MESSAGE_PATH = re.compile(r"^users/(?P<uid>[^/]+)/messages/(?P<messageId>[^/]+)$")
 STORE_DEFAULT = "store"
@@ -115,11 +115,14 @@ def validate(data: dict[str, Any]) -> tuple[str, object]:
     text = data["text"]
     if not isinstance(text, str):
         raise Rejected(errors.TEXT_NOT_STRING, f"text must be a string, got {_type_name(text)}")
-    if not text.strip():
-        raise Rejected(errors.TEXT_EMPTY, "text is empty or only whitespace; there is nothing to classify")
-    if len(text) > MAX_TEXT_CHARS:
+    if not is_readable(text):
+        raise Rejected(errors.TEXT_EMPTY, "text has nothing to read (it is empty, or only spaces or "
+                                          "invisible characters); there is nothing to classify")
+    length = utf16_length(text)
+    if length > MAX_TEXT_UNITS:
         raise Rejected(errors.TEXT_TOO_LONG,
-                       f"text has {len(text)} characters; the limit is {MAX_TEXT_CHARS}: split the message")
+                       f"text is {length} characters long counted as Firestore does (UTF-16: an emoji counts "
+                       f"2); the limit is {MAX_TEXT_UNITS}: split the message")
     return text, data["model"]
 
 

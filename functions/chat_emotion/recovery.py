@@ -18,6 +18,9 @@ main.py's `recover_messages` runs it on a schedule; by hand:
 
     python -m chat_emotion.recovery --project PROJECT [--older-than 120] [--horizon 1800] [--dry-run]
 
+The Functions emulator never runs scheduled functions (firebase-tools#2034), so the local stack
+(`make run`, the e2e tier) runs this same code as its schedule: `--every SECONDS` sweeps until stopped.
+
 Every flag has an environment twin (GCLOUD_PROJECT, MODEL_STORE, DEFAULT_MODEL). Against the
 emulator set FIRESTORE_EMULATOR_HOST. In production both queries need collection-group indexes
 on `messages.status.state` and `messages.createdAt` (fieldOverrides in firestore.indexes.json).
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -138,6 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--default-model", default=os.environ.get("DEFAULT_MODEL", "store"),
                         help="as the function's DEFAULT_MODEL [DEFAULT_MODEL, default store]")
     parser.add_argument("--dry-run", action="store_true", help="list the messages, change nothing")
+    parser.add_argument("--every", type=float, default=None, metavar="SECONDS",
+                        help="sweep again every SECONDS until stopped (the local stand-in for the "
+                             "schedule); prints only the sweeps that found something")
     args = parser.parse_args(argv)
     if not args.project:
         parser.error("--project (or GCLOUD_PROJECT) is required")
@@ -151,11 +158,23 @@ def main(argv: list[str] | None = None) -> None:
     except StoreError as err:
         store, store_error = None, err
     service = Service(repository=repository, store=store, settings=settings, store_error=store_error)
-    outcomes = recover(service, repository.client, args.project, dry_run=args.dry_run,
-                       horizon_s=args.horizon)
-    for path, outcome in outcomes.items():
-        print(path, "stuck" if outcome is None else f"{outcome.state} {outcome.code or ''}".strip())
-    print(f"{len(outcomes)} stuck message(s)")
+    while True:
+        try:
+            outcomes = recover(service, repository.client, args.project, dry_run=args.dry_run,
+                               horizon_s=args.horizon)
+        except Exception as err:  # Firestore unreachable for a moment: the next sweep tries again
+            if args.every is None:
+                raise
+            print(f"sweep failed ({type(err).__name__}: {err}); next in {args.every:g} s", flush=True)
+            outcomes = {}
+        for path, outcome in outcomes.items():
+            print(path, "stuck" if outcome is None else f"{outcome.state} {outcome.code or ''}".strip())
+        if args.every is None:
+            print(f"{len(outcomes)} stuck message(s)")
+            return
+        if outcomes:
+            print(f"{len(outcomes)} stuck message(s) finished; next sweep in {args.every:g} s", flush=True)
+        time.sleep(args.every)
 
 
 if __name__ == "__main__":

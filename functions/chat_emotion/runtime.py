@@ -25,6 +25,7 @@ from chat_emotion.artifact import (
     Manifest,
     verify_artifact,
 )
+from chat_emotion.labels import labels_on
 
 # Tokens tried, in order, when tokenizer.json carries no padding settings of its own.
 _PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>")
@@ -34,16 +35,17 @@ _ORT_INT_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 @dataclass
 class Prediction:
     """One text's result. `labels` is every label that is on: the top one for a single-label
-    model, each label whose sigmoid reaches the threshold for a multi-label model (may be empty)."""
+    model, each label whose sigmoid reaches its threshold for a multi-label model (chat_emotion.labels:
+    `neutral` only when nothing else is on; without a `neutral` label, possibly none)."""
 
     label: str
-    """The highest-scoring label."""
+    """The top label: the first of `labels`, or the highest-scoring one when none is on."""
     score: float
     """Its probability (softmax) or sigmoid."""
     scores: dict[str, float]
     """Every label's probability (single-label, sums to 1) or sigmoid (multi-label)."""
     labels: list[str] = field(default_factory=list)
-    """Labels over the threshold, highest first (multi-label); [label] for single-label."""
+    """Multi-label: every label that is on (chat_emotion.labels), highest first; [label] for single-label."""
 
 
 def session_options(threads: int = 1) -> ort.SessionOptions:
@@ -77,6 +79,7 @@ class Classifier:
         self.load_seconds = load_seconds
         self._tokenizer = tokenizer
         self._session = session
+        self._thresholds = np.asarray(manifest.label_thresholds()) if manifest.is_multi_label else None
         inputs = {i.name: i for i in session.get_inputs()}
         missing = [name for name in inputs if name not in manifest.input_names]
         if missing or "input_ids" not in inputs:
@@ -158,12 +161,14 @@ class Classifier:
         probs = _sigmoid(logits) if self.manifest.is_multi_label else _softmax(logits)
         best = int(np.argmax(probs))
         scores = {label: float(p) for label, p in zip(labels, probs, strict=True)}
-        if self.manifest.is_multi_label:
-            threshold = float(self.manifest.threshold or 0.5)
-            on = [labels[i] for i in np.argsort(-probs) if probs[i] >= threshold]
+        if self._thresholds is not None:
+            is_on = labels_on(probs, self._thresholds, labels)
+            on = [labels[i] for i in np.argsort(-probs, kind="stable") if is_on[i]]
+            top = on[0] if on else labels[best]
         else:
             on = [labels[best]]
-        return Prediction(label=labels[best], score=float(probs[best]), scores=scores, labels=on)
+            top = labels[best]
+        return Prediction(label=top, score=scores[top], scores=scores, labels=on)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

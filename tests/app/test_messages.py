@@ -1,23 +1,37 @@
 import pytest
 
 from mobile_app.messages import (
-    MAX_TEXT_CHARS,
+    MAX_TEXT_UNITS,
     InvalidInput,
     Message,
     State,
     new_message_id,
+    utf16_length,
     validate_text,
 )
+from tests.support.text_cases import CASES, TextCase
 
 
 def test_text_validation_keeps_bad_input_on_the_device():
     with pytest.raises(InvalidInput, match="Type a message"):
         validate_text("   \n ")
-    with pytest.raises(InvalidInput, match=f"{MAX_TEXT_CHARS + 1} characters; the limit is {MAX_TEXT_CHARS}"):
-        validate_text("x" * (MAX_TEXT_CHARS + 1))
+    with pytest.raises(InvalidInput, match=f"{MAX_TEXT_UNITS + 1} characters; the limit is {MAX_TEXT_UNITS}"):
+        validate_text("x" * (MAX_TEXT_UNITS + 1))
     assert validate_text("  ok  ") == "ok"
-    # The limit counts characters, as the rules do, not UTF-8 bytes.
-    assert len(validate_text("é" * MAX_TEXT_CHARS)) == MAX_TEXT_CHARS
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_app_refuses_exactly_what_the_rules_refuse(case: TextCase) -> None:
+    """The same texts firestore.rules is held to (tests/function/test_rules.py): what the app lets
+    through is accepted, what it refuses the rules would refuse, with the reason shown."""
+    assert utf16_length(case.text) == case.units
+    if case.ok:
+        assert validate_text(case.text) == case.text
+        return
+    empty = "Type a message first|only invisible characters"
+    reason = empty if case.refusal == "TEXT_EMPTY" else f"{case.units} characters"
+    with pytest.raises(InvalidInput, match=reason):
+        validate_text(case.text)
 
 
 def test_ids_are_chosen_on_the_device_and_unique():

@@ -62,6 +62,41 @@ def test_multi_label_needs_a_threshold() -> None:
     assert manifest.is_multi_label
 
 
+MULTI = {**VALID, "problem_type": "multi_label_classification", "threshold": 0.3}
+
+
+def test_per_label_thresholds_round_trip(tmp_path: Path) -> None:
+    manifest = Manifest(**{**MULTI, "thresholds": {"sadness": 0.2, "joy": 0.65}})
+    manifest.write(tmp_path)
+    assert Manifest.load(tmp_path).label_thresholds() == [0.2, 0.65]
+    assert Manifest(**MULTI).label_thresholds() == [0.3, 0.3]  # the scalar stands in when none are tuned
+
+
+@pytest.mark.parametrize(("thresholds", "message"), [
+    ({"sadness": 0.2}, "exactly the labels"),                          # a label missing
+    ({"sadness": 0.2, "joy": 0.5, "anger": 0.4}, "exactly the labels"),  # a label it does not have
+    ({"sadness": 0.0, "joy": 0.5}, r"in \(0, 1\)"),
+    ({"sadness": 1.0, "joy": 0.5}, r"in \(0, 1\)"),
+    ({"sadness": "0.2", "joy": 0.5}, r"in \(0, 1\)"),
+    ({"sadness": float("nan"), "joy": 0.5}, r"in \(0, 1\)"),
+    ([0.2, 0.5], "exactly the labels"),
+])
+def test_bad_per_label_thresholds_are_refused(thresholds: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Manifest(**{**MULTI, "thresholds": thresholds})
+
+
+def test_per_label_thresholds_are_for_multi_label_models_only() -> None:
+    with pytest.raises(ValueError, match="multi-label models only"):
+        Manifest(**{**VALID, "thresholds": {"sadness": 0.2, "joy": 0.5}})
+
+
+def test_a_stored_manifest_with_bad_thresholds_is_a_corrupt_artifact(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps({**MULTI, "thresholds": {"joy": 2}}))
+    with pytest.raises(ArtifactCorruptError, match="thresholds"):
+        Manifest.load(tmp_path)
+
+
 def test_from_dict_rejects_unknown_and_missing_keys(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown keys"):
         Manifest.from_dict({**VALID, "colour": "blue"})

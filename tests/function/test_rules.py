@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.firestore_rest import commit_create, encode, get_document
 from tests.support.servers import FirestoreEmulator
+from tests.support.text_cases import CASES, TextCase
 
 pytestmark = pytest.mark.emulator
 
@@ -77,3 +78,12 @@ def test_only_the_owner_reads_and_deletes(firestore: FirestoreEmulator) -> None:
     url = f"{firestore.documents_url}/{PATH}"
     assert firestore.request("DELETE", url, headers=firestore.user_headers("mallory"))[0] == 403
     assert firestore.request("DELETE", url, headers=firestore.user_headers("alice"))[0] == 200
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_rules_accept_exactly_the_contracts_texts(firestore: FirestoreEmulator, case: TextCase) -> None:
+    """The boundary texts the app (tests/app/test_messages.py) and the function (test_text.py) are
+    held to: length in UTF-16 units, and nothing made only of invisible characters."""
+    fields = {**GOOD, "text": case.text}
+    status, body = commit_create(firestore, PATH, fields, firestore.user_headers("alice"))
+    assert status == (200 if case.ok else 403), body

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from chat_emotion import errors
-from chat_emotion.handler import MAX_TEXT_CHARS
+from chat_emotion.text import MAX_TEXT_UNITS, is_readable, utf16_length
 from google.events.cloud.firestore import ArrayValue, Document, DocumentEventData, MapValue, Value
 from google.protobuf import timestamp_pb2
 from google.type import latlng_pb2
@@ -152,7 +152,7 @@ def documents(draw: st.DrawFn) -> dict[str, tuple[Value, Any]]:
 def valid_by_contract(fields: dict[str, Any]) -> bool:
     text, model = fields.get("text", MISSING), fields.get("model", MISSING)
     known = ("default", "tiny", "tinymulti", "tiny@v1")
-    return (isinstance(text, str) and 0 < len(text) <= MAX_TEXT_CHARS and bool(text.strip())
+    return (isinstance(text, str) and utf16_length(text) <= MAX_TEXT_UNITS and is_readable(text)
             and isinstance(model, str) and model.strip().lower() in known)
 
 

@@ -14,6 +14,8 @@ import pytest
 from chat_emotion.artifact import MODEL_FILE, Manifest, verify_artifact
 from chat_emotion.runtime import Classifier
 
+from training.checkpoint import CheckpointInfo
+from training.cli import main
 from training.evaluate import CheckpointPredictor, evaluate
 from training.export import DriftError, ExportOptions, export
 from training.publish import publish
@@ -182,6 +184,14 @@ def test_multi_label_pipeline(tmp_path, tiny_models):
         )
     )
     assert info.problem_type == "multi_label_classification" and info.threshold == 0.30
+    # Per-label thresholds tuned on the evaluation set, for every label, and reported three ways.
+    assert set(info.thresholds) == set(LABELS) and all(0 < t < 1 for t in info.thresholds.values())
+    tuning = info.evaluation["thresholds_tuning"]
+    assert tuning["macro_f1_per_label_thresholds"] >= tuning["macro_f1_at_0_5"] - 1e-9
+    assert tuning["macro_f1_per_label_thresholds"] == pytest.approx(info.evaluation["macro_f1"])
+    # `emotion-train thresholds` re-tunes a checkpoint in place, to the same values on the same data.
+    assert main(["thresholds", str(checkpoint), "--data", str(data)]) == 0
+    assert CheckpointInfo.read(checkpoint).thresholds == info.thresholds
     manifest = export(
         ExportOptions(
             checkpoint=str(checkpoint), output_dir=str(tmp_path / "art"), eval_data=str(data), threads=1
@@ -189,5 +199,11 @@ def test_multi_label_pipeline(tmp_path, tiny_models):
     )
     assert manifest.problem_type == "multi_label_classification" and manifest.threshold == 0.30
     assert manifest.evaluation["macro_f1"] >= 0.5
-    prediction = Classifier.load(tmp_path / "art").predict(["i feel happy and scared"])[0]
-    assert all(prediction.scores[label] >= 0.30 for label in prediction.labels)
+    assert manifest.thresholds == info.thresholds  # train -> export -> manifest
+    cuts = manifest.thresholds
+    for prediction in Classifier.load(tmp_path / "art").predict([r["text"] for r in rows[:24]]):
+        # runtime: exactly the labels at or over their own threshold, highest first
+        assert prediction.labels == sorted((k for k, p in prediction.scores.items() if p >= cuts[k]),
+                                           key=lambda k: -prediction.scores[k])
+        top = max(prediction.scores, key=prediction.scores.get)
+        assert prediction.label == (prediction.labels or [top])[0]
