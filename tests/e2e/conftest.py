@@ -152,7 +152,7 @@ def suite(cloud_model_store: str, cloud_storage: str,
     s = EmulatorSuite(project="demo-emotion-e2e", ports="free", tag=f"e2e-{os.getpid()}",
                       only=("auth", "firestore", "functions"),
                       params={"MODEL_STORE": cloud_model_store}, env={"STORAGE_EMULATOR_HOST": cloud_storage},
-                      log_path=log_dir / "emulators.log")
+                      log_path=log_dir / "emulators.log", sweep_every_s=3, sweep_after_s=15)
     started = time.monotonic()
     s.start()
     if not s.function_loaded():

@@ -126,3 +126,27 @@ def test_a_second_user_cannot_read_the_first_users_messages(suite: EmulatorSuite
     assert write.value.status == "PERMISSION_DENIED"
     # Mallory sees only her own (empty) history.
     assert mallory.recent_messages() == []
+
+
+def test_a_dropped_delivery_is_finished_by_the_local_sweep(suite: EmulatorSuite, tmp_path: Path) -> None:
+    """firebase-tools now and then drops a delivery ("socket hang up") and never retries it; the
+    Functions emulator never runs `recover_messages` on its schedule either. The suite's sweeper
+    (the same recovery code, on a timer) must still give such a message its label. The delivery is
+    dropped on purpose here: the hub's disableBackgroundTriggers makes the Functions emulator
+    ignore the create event, as if it had been lost."""
+    assert suite.sweeper_running()
+    _, client = sign_in(suite, tmp_path, "dropped")
+    hub = f"http://{suite.host('hub')}"
+    assert suite.request("PUT", f"{hub}/functions/disableBackgroundTriggers")[0] == 200
+    try:
+        mid = new_message_id()
+        client.create_message(mid, "I finally passed my driving test!", "default")
+        time.sleep(2)
+    finally:
+        assert suite.request("PUT", f"{hub}/functions/enableBackgroundTriggers")[0] == 200
+    doc = client.get_message(mid)
+    assert doc is not None and "status" not in doc.fields  # nothing delivered: no status at all
+    fields = wait_final(client, mid, timeout=suite.sweep_after_s + suite.sweep_every_s + 90)
+    assert fields["status"]["state"] == "COMPLETED", fields
+    assert fields["status"]["attempts"] == 1 and fields["emotion"]["label"]
+    assert f"{mid} COMPLETED" in suite.sweeper_log.read_text()  # by the sweep, not a late delivery
