@@ -23,6 +23,18 @@ EPILOG_DATA = (
 )
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where there is one worth reading: not for required options, flags,
+    or options whose help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.required or action.default in (None, False, [], argparse.SUPPRESS)
+                or "default" in text or "%(default)" in text):
+            return text
+        return super()._get_help_string(action)
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
@@ -259,7 +271,7 @@ def _parser() -> argparse.ArgumentParser:
             help=help_,
             description=description,
             epilog=EPILOG_DATA,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_HelpFormatter,
         )
         p.set_defaults(handler=handler)
         return p
@@ -377,7 +389,7 @@ def _parser() -> argparse.ArgumentParser:
         "score a checkpoint or an artifact",
         "Accuracy, macro-F1, per-label precision/recall/F1, confusion matrix and time per message "
         "for a torch checkpoint or an exported artifact (run through the Cloud Function's own "
-        "runtime, chat_emotion.runtime). Example: emotion-train evaluate models/store/minilm/LATEST "
+        "runtime, chat_emotion.runtime). Example: emotion-train evaluate models/store/minilm "
         "--data ../shared/data/emotion",
     )
     p.add_argument(
@@ -439,6 +451,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         args.handler(args)
+    except ModuleNotFoundError as err:
+        print(
+            f"emotion-train {args.command}: error: {err.name or err} is not installed in this Python "
+            f"({sys.executable}). Training needs the project's virtual environment: run `make setup`, then "
+            "`.venv/bin/emotion-train ...` (or `source .venv/bin/activate` first)",
+            file=sys.stderr,
+        )
+        return 2
     except (ValueError, OSError, RuntimeError) as err:
         print(f"emotion-train {args.command}: error: {err}", file=sys.stderr)
         return 2

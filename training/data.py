@@ -31,7 +31,11 @@ EMOTION_LABELS = ("sadness", "joy", "love", "anger", "fear", "surprise")
 GOEMOTIONS_THRESHOLD = 0.30
 """Sigmoid threshold for GoEmotions (the Cortiz study's value)."""
 
-HUB_NAMES = {"emotion": "dair-ai/emotion", "goemotions": "google-research-datasets/go_emotions"}
+HUB_NAMES = {
+    "emotion": "dair-ai/emotion",
+    "goemotions": "google-research-datasets/go_emotions",
+    "go_emotions": "google-research-datasets/go_emotions",
+}
 SPLIT_FILES = {
     "train": ("train.txt", "train.tsv", "train.csv", "train.jsonl"),
     "validation": (
@@ -320,13 +324,13 @@ def _load_hub(
     name: str, split: str, label_names: Sequence[str] | None, text_column: str, label_column: str
 ) -> TextDataset:
     try:
-        import datasets  # optional: not a dependency of this project
+        import datasets  # the training extra's; imported only for hub names
     except ImportError as err:
         raise DataError(
             name,
             None,
-            "loading a hub dataset needs `pip install datasets` (and network); offline, "
-            "pass a local folder instead, e.g. ../shared/data/emotion",
+            "loading a hub dataset needs the `datasets` library of the training extra (`make setup`) "
+            "and network; offline, pass a local folder instead, e.g. ../shared/data/emotion",
         ) from err
     hub_id = HUB_NAMES.get(name, name)
     config = {"dair-ai/emotion": "split", "google-research-datasets/go_emotions": "simplified"}.get(hub_id)

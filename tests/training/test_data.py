@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -134,15 +135,18 @@ def test_jsonl_bad_json_names_the_line(tmp_path):
     assert err.value.line == 2
 
 
-def test_hub_name_offline_explains_the_alternative():
-    pytest.importorskip("training")
-    try:
-        import datasets  # noqa: F401
-    except ImportError:
-        with pytest.raises(DataError, match="pip install datasets"):
-            load_dataset("emotion")
-    else:
-        pytest.skip("the datasets library is installed; the offline message is not reachable")
+def test_hub_name_offline_explains_the_alternative(tmp_path):
+    """`--data go_emotions` reaches the hub through the `datasets` library; offline (forced here, with
+    an empty cache, in a fresh process: `datasets` reads these at import) it says what to do instead."""
+    import subprocess
+    import sys
+
+    code = ("from training.data import load_dataset, DataError\n"
+            "try:\n    load_dataset('go_emotions')\nexcept DataError as err:\n    print(err)\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert "google-research-datasets/go_emotions" in out.stdout, out.stderr[-2000:]
+    assert "offline, pass a local folder" in out.stdout
 
 
 def test_unknown_file_type_and_missing_path(tmp_path):
