@@ -2,7 +2,7 @@
 
 The official Firestore emulator started with `--functions_emulator=HOST:PORT` POSTs each Eventarc
 event to that address, but not quite as Cloud Functions would deliver it (seen with emulator
-1.19.9, see FACTS.md):
+1.19.9, the Cloud SDK's):
 
   * the protobuf `DocumentEventData` body is **base64 text**, still labelled application/protobuf;
   * `ce-source` doubles the prefix: `//firestore.googleapis.com/projects/projects/P/databases/...`.

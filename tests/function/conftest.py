@@ -22,7 +22,7 @@ from tests.support.tiny_model import TinyArtifact, build_tiny_artifact
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "demo-emotion"
 _bucket_counter = itertools.count()
-# Nothing listens on the discard port: the SDK builds a Firestore client per event (FACTS.md) and
+# Nothing listens on the discard port: the SDK builds a Firestore client per event and
 # needs an emulator address, but unit-tier tests never let it send a request.
 UNUSED_FIRESTORE = "127.0.0.1:9"
 
