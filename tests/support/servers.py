@@ -65,7 +65,8 @@ def why_no_firestore_emulator() -> str | None:
 
 
 def unsigned_id_token(uid: str, project: str, lifetime_s: int = 3600) -> str:
-    """A JWT with alg=none: the emulator judges a request bearing it as `uid`, as it does the Auth emulator's tokens."""
+    """A JWT with alg=none: the emulator judges a request bearing it as `uid`, as it does the Auth
+    emulator's tokens."""
 
     def b64(obj: dict) -> str:
         raw = json.dumps(obj, separators=(",", ":")).encode()
