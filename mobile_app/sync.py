@@ -6,8 +6,9 @@ thread with `Clock.schedule_once`.
 
 Delivery is exactly once because the id is chosen on the device and the create is conditional
 (`exists: false`): a retry after a lost answer, a kill mid-send or a restart finds the document
-there and counts it as delivered. Polling (batchGet of the unfinished ids) backs off while nothing
-changes and stops when nothing is unfinished, or after `poll_give_up_s` without news.
+there and counts it as delivered. Polling (batchGet of the unfinished ids; each id is one billed
+read) follows the function's own latency (`PollSchedule`), backs off while nothing changes and
+stops when nothing is unfinished, or after `poll_give_up_s` without news.
 """
 
 from __future__ import annotations
@@ -42,7 +43,50 @@ class Backoff:
 
 
 SEND_BACKOFF = Backoff(first_s=1.0, factor=2.0, max_s=60.0)
-POLL_BACKOFF = Backoff(first_s=0.7, factor=1.5, max_s=20.0, jitter=0.1)
+POLL_BACKOFF = Backoff(first_s=0.25, factor=1.5, max_s=20.0, jitter=0.1)
+
+
+@dataclass
+class PollSchedule:
+    """When to look for a result: when the function usually has it, not on a fixed timer.
+
+    Each finished message tells how long the function took for it, on the server's own clocks
+    (`status.completeTime` − `createdAt`), whenever the app happened to look; the schedule keeps
+    a moving average of that. After a delivery the first look is due when a result is expected;
+    a look that finds nothing backs off from half that latency (×1.5 each time), except while the
+    function has claimed a message (PROCESSING: its result is a model run away), when it looks
+    again soon, a bounded number of times. Before anything is known (a fresh start, where the
+    first message may also meet a cold instance) it backs off from `backoff.first_s`.
+    """
+
+    backoff: Backoff = POLL_BACKOFF
+    processing_every_s: float = 0.1
+    processing_looks: int = 20
+    """Quick looks at a PROCESSING message before backing off again (an instance that died)."""
+    weight: float = 0.3
+    """Weight of the newest latency in the moving average."""
+    floor_s: float = 0.05
+    estimate_s: float | None = None
+
+    def observe(self, latency_s: float) -> None:
+        if not 0.0 < latency_s < 600.0:  # clocks that disagree, or a message from long ago
+            return
+        self.estimate_s = latency_s if self.estimate_s is None else (
+            self.weight * latency_s + (1 - self.weight) * self.estimate_s)
+
+    def first(self) -> float:
+        """Seconds from a delivery to the first look."""
+        if self.estimate_s is None:
+            return self.backoff.first_s
+        return min(self.backoff.first_s, max(self.floor_s, self.estimate_s))
+
+    def after_miss(self, misses: int, processing: bool) -> float:
+        """Seconds to the next look after `misses` looks in a row found nothing new."""
+        if processing and misses <= self.processing_looks:
+            return self.processing_every_s
+        first = self.backoff.first_s if self.estimate_s is None else max(self.floor_s, self.estimate_s / 2)
+        return Backoff(first_s=first, factor=self.backoff.factor, max_s=self.backoff.max_s,
+                       jitter=self.backoff.jitter).delay(misses)
 
 
 class SyncEngine:
@@ -50,13 +94,14 @@ class SyncEngine:
                  on_change: Callable[[list[str]], None] = lambda ids: None,
                  on_auth_lost: Callable[[str], None] = lambda message: None,
                  send_backoff: Backoff = SEND_BACKOFF, poll_backoff: Backoff = POLL_BACKOFF,
-                 poll_give_up_s: float = 600.0, sync_history: bool = True) -> None:
+                 poll_give_up_s: float = 600.0, sync_history: bool = True,
+                 schedule: PollSchedule | None = None) -> None:
         self.store = store
         self.client = client
         self.on_change = on_change
         self.on_auth_lost = on_auth_lost
         self.send_backoff = send_backoff
-        self.poll_backoff = poll_backoff
+        self.schedule = schedule or PollSchedule(backoff=poll_backoff)
         self.poll_give_up_s = poll_give_up_s
         self._sync_history = sync_history
         self._wake = threading.Condition()
@@ -69,6 +114,7 @@ class SyncEngine:
         self._next_poll = 0.0
         self._last_news = time.monotonic()
         self.polls = 0  # how many polls went out: tests check that idle means no traffic
+        self.reads = 0  # documents asked for by those polls: what Firestore bills
 
     # --- UI thread ----------------------------------------------------------------------------
 
@@ -183,7 +229,7 @@ class SyncEngine:
             else:
                 msg.delivered(created_at)
                 # A fresh message: start polling for its result soon.
-                self._next_poll = min(self._next_poll, time.monotonic() + self.poll_backoff.first_s)
+                self._next_poll = min(self._next_poll, time.monotonic() + self.schedule.first())
                 self._poll_failures = 0
                 self._last_news = time.monotonic()
             self.store.put(msg)
@@ -195,6 +241,7 @@ class SyncEngine:
         if not unfinished or time.monotonic() - self._last_news >= self.poll_give_up_s:
             return
         self.polls += 1
+        self.reads += len(unfinished)
         try:
             docs = self.client.get_messages([m.id for m in unfinished])
         except FirestoreError as err:
@@ -208,6 +255,10 @@ class SyncEngine:
             doc = docs.get(msg.id)
             if doc is not None and msg.apply_server(doc.fields):
                 changed.append(msg)
+                if msg.state is State.COMPLETED:
+                    latency = _function_latency(doc.fields)
+                    if latency is not None:
+                        self.schedule.observe(latency)
         if changed:
             self.store.put_many(changed)
             self._poll_failures = 0
@@ -215,7 +266,8 @@ class SyncEngine:
             self.on_change([m.id for m in changed])
         else:
             self._poll_failures += 1
-        self._next_poll = time.monotonic() + self.poll_backoff.delay(self._poll_failures + 1)
+        processing = any(m.state is State.PROCESSING for m in self.store.unfinished())
+        self._next_poll = time.monotonic() + self.schedule.after_miss(self._poll_failures + 1, processing)
 
     def pull_history(self) -> None:
         """Merge the person's recent messages from the server (a new device, or a reinstall)."""
@@ -238,6 +290,14 @@ class SyncEngine:
         if changed:
             self.store.put_many(changed)
             self.on_change([m.id for m in changed])
+
+
+def _function_latency(fields: dict) -> float | None:
+    """Seconds from the document's creation to the function's write-back, both on server clocks."""
+    status = fields.get("status")
+    created = _epoch(fields.get("createdAt"))
+    completed = _epoch(status.get("completeTime")) if isinstance(status, dict) else None
+    return None if created is None or completed is None else completed - created
 
 
 def _epoch(rfc3339: object) -> float | None:

@@ -68,6 +68,14 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         "--threshold", type=float, default=0.30, help="multi-label sigmoid threshold (default %(default)s)"
     )
     p.add_argument(
+        "--pos-weight",
+        type=float,
+        default=0.0,
+        metavar="POWER",
+        help="multi-label: weigh each label's positives by (negatives/positives)**POWER in the loss; "
+        "0.5 lifts rare labels (default %(default)s: unweighted)",
+    )
+    p.add_argument(
         "--no-group-by-length",
         dest="group_by_length",
         action="store_false",
@@ -108,6 +116,7 @@ def _train_fields(args: argparse.Namespace) -> dict:
         warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay,
         threshold=args.threshold,
+        pos_weight=args.pos_weight,
         group_by_length=args.group_by_length,
         max_train_samples=args.max_train_samples,
         max_eval_samples=args.max_eval_samples,

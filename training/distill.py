@@ -31,6 +31,7 @@ from training.train import (
     finish_checkpoint,
     load_data,
     metrics_fn,
+    positive_weights,
     trainer_arguments,
 )
 from training.training_args import DistillConfig
@@ -47,12 +48,16 @@ def distillation_loss(
     temperature: float,
     alpha: float,
     multi_label: bool,
+    pos_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """alpha · T² · soft loss + (1 − alpha) · hard loss (T² keeps the soft gradients' scale)."""
+    """alpha · T² · soft loss + (1 − alpha) · hard loss (T² keeps the soft gradients' scale);
+    multi-label: `pos_weight` weighs the hard labels' positives (TrainConfig.pos_weight)."""
     t = temperature
     if multi_label:
         soft = F.binary_cross_entropy_with_logits(student / t, torch.sigmoid(teacher / t))
-        hard = F.binary_cross_entropy_with_logits(student, labels.float())
+        hard = F.binary_cross_entropy_with_logits(
+            student, labels.float(), pos_weight=None if pos_weight is None else pos_weight.to(student.device)
+        )
     else:
         soft = F.kl_div(
             F.log_softmax(student / t, dim=-1), F.softmax(teacher / t, dim=-1), reduction="batchmean"
@@ -223,6 +228,8 @@ def distill(config: DistillConfig) -> CheckpointInfo:
         },
     )
 
+    pos_weight = positive_weights(train_set, config.pos_weight)
+
     class DistillationTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             soft = inputs.pop("teacher_logits")
@@ -235,6 +242,7 @@ def distill(config: DistillConfig) -> CheckpointInfo:
                 temperature=config.temperature,
                 alpha=config.alpha,
                 multi_label=multi,
+                pos_weight=pos_weight,
             )
             return (loss, outputs) if return_outputs else loss
 

@@ -72,6 +72,32 @@ def load_data(config: TrainConfig) -> tuple[TextDataset, TextDataset | None]:
     return train.head(config.max_train_samples, seed=config.seed), evaluation
 
 
+def positive_weights(data: TextDataset, power: float) -> torch.Tensor | None:
+    """Multi-label: each label's (negatives / positives) ** power, for BCE's pos_weight; else None."""
+    if not data.is_multi_label or power <= 0:
+        return None
+    targets = data.targets()
+    positives = np.maximum(targets.sum(axis=0), 1.0)
+    return torch.tensor(((len(targets) - positives) / positives) ** power, dtype=torch.float32)
+
+
+def weighted_bce_trainer(pos_weight: torch.Tensor):
+    """A Trainer whose loss is BCE with `pos_weight` (the model's own loss has no weights)."""
+    from transformers import Trainer
+
+    class WeightedBCETrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            logits = outputs.logits
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, labels.to(logits.dtype), pos_weight=pos_weight.to(logits.device)
+            )
+            return (loss, outputs) if return_outputs else loss
+
+    return WeightedBCETrainer
+
+
 def metrics_fn(data: TextDataset, threshold: float):
     """The Trainer's compute_metrics: accuracy and macro-F1 from evaluation logits."""
 
@@ -229,7 +255,9 @@ def train(config: TrainConfig) -> CheckpointInfo:
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         hyperparameters={k: v for k, v in config.to_dict().items() if k not in ("command", "extra")},
     )
-    trainer = Trainer(
+    pos_weight = positive_weights(train_set, config.pos_weight)
+    trainer_class = Trainer if pos_weight is None else weighted_bce_trainer(pos_weight)
+    trainer = trainer_class(
         model=model,
         args=trainer_arguments(config, eval_set is not None),
         train_dataset=EncodedDataset(tokenizer, train_set, config.max_length),

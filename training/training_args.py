@@ -40,6 +40,9 @@ class TrainConfig:
     """Fraction of the steps spent warming the learning rate up."""
     threshold: float = GOEMOTIONS_THRESHOLD
     """Multi-label only: a label is on when its sigmoid is >= threshold."""
+    pos_weight: float = 0.0
+    """Multi-label only: weigh each label's positives by (negatives / positives) ** pos_weight in the
+    binary cross-entropy (0: unweighted; 0.5: the square root, which lifts rare emotions)."""
     group_by_length: bool = True
     """Batch texts of similar length together (halves CPU time on short texts)."""
     max_train_samples: int | None = None
@@ -82,6 +85,9 @@ class TrainConfig:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if not 0.0 <= self.pos_weight <= 1.0:
+            raise ValueError(
+                f"pos_weight must be in [0, 1] (a power of negatives/positives), got {self.pos_weight}")
         for name in ("max_train_samples", "max_eval_samples", "threads"):
             value = getattr(self, name)
             if value is not None:

@@ -9,11 +9,13 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from mobile_app.auth import AuthError, UnsignedTokens
 from mobile_app.firestore_rest import FirestoreClient
 from mobile_app.messages import State
 from mobile_app.store import MessageStore
-from mobile_app.sync import Backoff, SyncEngine
+from mobile_app.sync import Backoff, PollSchedule, SyncEngine
 from tests.app.scripted_server import ScriptedServer, Seen, rpc_error
 
 FAST = Backoff(first_s=0.01, factor=2.0, max_s=0.05, jitter=0.0)
@@ -51,9 +53,10 @@ class FakeFirestore:
                 return 200, [{"readTime": "x"}]
             return 404, {}
 
-    def finish(self, mid: str, label: str = "joy") -> None:
+    def finish(self, mid: str, label: str = "joy", complete_time: str = "2026-11-25T10:00:00.180Z") -> None:
         with self.lock:
-            self.docs[mid]["status"] = {"mapValue": {"fields": {"state": {"stringValue": "COMPLETED"}}}}
+            self.docs[mid]["status"] = {"mapValue": {"fields": {
+                "state": {"stringValue": "COMPLETED"}, "completeTime": {"timestampValue": complete_time}}}}
             self.docs[mid]["emotion"] = {"mapValue": {"fields": {
                 "label": {"stringValue": label}, "score": {"doubleValue": 0.9}}}}
 
@@ -191,3 +194,33 @@ def test_a_sign_in_that_is_gone_stops_sending_and_keeps_the_outbox(tmp_path):
             engine.stop()
         assert server.seen == [] and fs.docs == {}
         assert engine.store.get(msg.id).state is State.QUEUED
+
+
+def test_the_poll_schedule_follows_the_functions_latency():
+    schedule = PollSchedule(backoff=Backoff(first_s=0.25, factor=1.5, max_s=20.0, jitter=0.0))
+    assert schedule.first() == 0.25  # nothing known yet (maybe a cold instance): back off from 0.25 s
+    assert schedule.after_miss(3, processing=False) == pytest.approx(0.25 * 1.5 ** 2)
+    schedule.observe(0.15)
+    schedule.observe(0.15)
+    assert schedule.first() == pytest.approx(0.15)  # look when the result is due
+    assert schedule.after_miss(1, processing=False) == pytest.approx(0.075)  # then from half of it
+    assert schedule.after_miss(5, processing=True) == 0.1  # claimed: the result is a model run away
+    assert schedule.after_miss(50, processing=True) > 1.0  # ...unless the run died: back off again
+    schedule.observe(-3.0)  # a clock that disagrees is ignored
+    schedule.observe(5.0)  # a slow message moves the estimate, not all of the way
+    assert 0.15 < schedule.estimate_s < 5.0 and schedule.first() == 0.25  # never later than the first look
+
+
+def test_the_engine_learns_the_latency_from_the_documents(tmp_path):
+    fs = FakeFirestore()
+    with ScriptedServer(fs.route) as server:
+        engine = engine_for(server, tmp_path).start()
+        try:
+            msg = engine.send("good news", "default")
+            wait_until(lambda: msg.id in fs.docs)
+            fs.finish(msg.id, complete_time="2026-11-25T10:00:00.180Z")  # createdAt 10:00:00Z
+            wait_until(lambda: engine.store.get(msg.id).state is State.COMPLETED)
+        finally:
+            engine.stop()
+        assert engine.schedule.estimate_s == pytest.approx(0.18)
+        assert engine.reads >= engine.polls >= 1

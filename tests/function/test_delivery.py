@@ -34,6 +34,7 @@ from tests.support.servers import FirestoreEmulator, free_port, stop_process_gro
 from tests.support.tiny_model import SINGLE_LABELS, TinyArtifact
 
 pytestmark = pytest.mark.emulator
+GOEMOTIONS = "goemotions"
 
 
 @dataclass
@@ -70,6 +71,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
     store = LocalStore(root / "store")
     store.publish(tiny_artifacts["single"].directory, make_default=True)
     store.publish(tiny_artifacts["multi"].directory)
+    shipped = REPO_ROOT / "models" / "store" / GOEMOTIONS
+    if (shipped / "LATEST").is_file():  # the shipped multi-label model, served as it is
+        store.publish(shipped / (shipped / "LATEST").read_text().strip())
 
     function_port = free_port()
     emulator = FirestoreEmulator(functions_emulator=f"127.0.0.1:{function_port}",
@@ -197,3 +201,29 @@ def test_function_log_is_structured(stack: Stack) -> None:
     assert entry["severity"] == "INFO" and entry["code"] == "OK"
     assert {"eventId", "label", "model", "modelVersion", "latencyMs"} <= set(entry)
     json.dumps(entry)  # one JSON object per line: what Cloud Logging indexes
+
+
+def test_the_shipped_goemotions_model_gets_its_labels(stack: Stack) -> None:
+    """27 emotions + neutral through the real trigger: `labels` is every label over its own tuned
+    threshold, highest first, `neutral` only alone, and `label` the first of them."""
+    shipped = REPO_ROOT / "models" / "store" / GOEMOTIONS
+    assert (shipped / "LATEST").is_file(), "models/store/goemotions is shipped with the repository"
+    manifest = json.loads((shipped / (shipped / "LATEST").read_text().strip() / "manifest.json").read_text())
+    cuts = manifest["thresholds"]
+    texts = {"ge-1": "Thank you so much, this is amazing!", "ge-2": "The bus comes at 5.",
+             "ge-3": "I'm so sorry for your loss, that is awful."}
+    for mid, text in texts.items():
+        create_as_user(stack, "gina", mid, text, model=GOEMOTIONS)
+    seen = {}
+    for mid in texts:
+        doc = wait_for_state(stack, f"users/gina/messages/{mid}")
+        assert doc["status"]["state"] == "COMPLETED", doc
+        emotion = doc["emotion"]
+        assert set(emotion["scores"]) == set(manifest["labels"]) and len(emotion["scores"]) == 28
+        on = [k for k, p in emotion["scores"].items() if p >= cuts[k] and k != "neutral"] or ["neutral"]
+        assert emotion["labels"] == sorted(on, key=lambda k: -emotion["scores"][k])
+        assert emotion["label"] == emotion["labels"][0]
+        seen[mid] = emotion["labels"]
+    assert "gratitude" in seen["ge-1"]
+    assert seen["ge-2"] == ["neutral"]
+    assert {"sadness", "remorse", "caring"} & set(seen["ge-3"])
