@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 import random
+import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from mobile_app.auth import AuthError
@@ -51,9 +52,10 @@ class PollSchedule:
     """When to look for a result: when the function usually has it, not on a fixed timer.
 
     Each finished message tells how long the function took for it, on the server's own clocks
-    (`status.completeTime` − `createdAt`), whenever the app happened to look; the schedule keeps
-    a moving average of that. After a delivery the first look is due when a result is expected;
-    a look that finds nothing backs off from half that latency (×1.5 each time), except while the
+    (`status.completeTime` − `createdAt`), whenever the app happened to look; the estimate is the
+    median of the last few, so one cold start does not slow the looks after it. After a delivery
+    the first look is due when a result is expected (never later than `backoff.first_s`); a look
+    that finds nothing backs off from half that latency (×1.5 each time), except while the
     function has claimed a message (PROCESSING: its result is a model run away), when it looks
     again soon, a bounded number of times. Before anything is known (a fresh start, where the
     first message may also meet a cold instance) it backs off from `backoff.first_s`.
@@ -63,29 +65,35 @@ class PollSchedule:
     processing_every_s: float = 0.1
     processing_looks: int = 20
     """Quick looks at a PROCESSING message before backing off again (an instance that died)."""
-    weight: float = 0.3
-    """Weight of the newest latency in the moving average."""
+    window: int = 8
+    """Latencies the median is taken over."""
     floor_s: float = 0.05
-    estimate_s: float | None = None
+    recent: list[float] = field(default_factory=list)
+
+    @property
+    def estimate_s(self) -> float | None:
+        return statistics.median(self.recent) if self.recent else None
 
     def observe(self, latency_s: float) -> None:
         if not 0.0 < latency_s < 600.0:  # clocks that disagree, or a message from long ago
             return
-        self.estimate_s = latency_s if self.estimate_s is None else (
-            self.weight * latency_s + (1 - self.weight) * self.estimate_s)
+        self.recent = [*self.recent, latency_s][-self.window:]
+
+    def _base(self, fraction: float) -> float:
+        estimate = self.estimate_s
+        if estimate is None:
+            return self.backoff.first_s
+        return min(self.backoff.first_s, max(self.floor_s, estimate * fraction))
 
     def first(self) -> float:
         """Seconds from a delivery to the first look."""
-        if self.estimate_s is None:
-            return self.backoff.first_s
-        return min(self.backoff.first_s, max(self.floor_s, self.estimate_s))
+        return self._base(1.0)
 
     def after_miss(self, misses: int, processing: bool) -> float:
         """Seconds to the next look after `misses` looks in a row found nothing new."""
         if processing and misses <= self.processing_looks:
             return self.processing_every_s
-        first = self.backoff.first_s if self.estimate_s is None else max(self.floor_s, self.estimate_s / 2)
-        return Backoff(first_s=first, factor=self.backoff.factor, max_s=self.backoff.max_s,
+        return Backoff(first_s=self._base(0.5), factor=self.backoff.factor, max_s=self.backoff.max_s,
                        jitter=self.backoff.jitter).delay(misses)
 
 
@@ -228,8 +236,9 @@ class SyncEngine:
                 msg.rejected(err.status or f"HTTP_{err.http_status}", err.human())
             else:
                 msg.delivered(created_at)
-                # A fresh message: start polling for its result soon.
-                self._next_poll = min(self._next_poll, time.monotonic() + self.schedule.first())
+                # A fresh message: the next look is when its result is due (a look before that
+                # would be a billed read that finds nothing; the other pending ones can wait as long).
+                self._next_poll = time.monotonic() + self.schedule.first()
                 self._poll_failures = 0
                 self._last_news = time.monotonic()
             self.store.put(msg)

@@ -200,15 +200,19 @@ def test_the_poll_schedule_follows_the_functions_latency():
     schedule = PollSchedule(backoff=Backoff(first_s=0.25, factor=1.5, max_s=20.0, jitter=0.0))
     assert schedule.first() == 0.25  # nothing known yet (maybe a cold instance): back off from 0.25 s
     assert schedule.after_miss(3, processing=False) == pytest.approx(0.25 * 1.5 ** 2)
+    schedule.observe(1.8)  # a cold start: never makes the looks later than before anything was known
+    assert schedule.first() == 0.25 and schedule.after_miss(1, processing=False) == 0.25
     schedule.observe(0.15)
     schedule.observe(0.15)
-    assert schedule.first() == pytest.approx(0.15)  # look when the result is due
+    assert schedule.first() == pytest.approx(0.15)  # the median: the cold start no longer counts
     assert schedule.after_miss(1, processing=False) == pytest.approx(0.075)  # then from half of it
     assert schedule.after_miss(5, processing=True) == 0.1  # claimed: the result is a model run away
     assert schedule.after_miss(50, processing=True) > 1.0  # ...unless the run died: back off again
     schedule.observe(-3.0)  # a clock that disagrees is ignored
-    schedule.observe(5.0)  # a slow message moves the estimate, not all of the way
-    assert 0.15 < schedule.estimate_s < 5.0 and schedule.first() == 0.25  # never later than the first look
+    assert schedule.recent == [1.8, 0.15, 0.15]
+    for _ in range(10):
+        schedule.observe(0.06)
+    assert schedule.first() == pytest.approx(0.06) and len(schedule.recent) == schedule.window
 
 
 def test_the_engine_learns_the_latency_from_the_documents(tmp_path):
