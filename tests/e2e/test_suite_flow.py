@@ -150,3 +150,26 @@ def test_a_dropped_delivery_is_finished_by_the_local_sweep(suite: EmulatorSuite,
     assert fields["status"]["state"] == "COMPLETED", fields
     assert fields["status"]["attempts"] == 1 and fields["emotion"]["label"]
     assert f"{mid} COMPLETED" in suite.sweeper_log.read_text()  # by the sweep, not a late delivery
+
+
+def test_the_app_polls_on_the_functions_own_latency(suite: EmulatorSuite, tmp_path: Path) -> None:
+    """The app's sync engine against the real function: it learns the function's latency from the
+    documents (server clocks) and finds each result in few billed reads (docs/APP.md)."""
+    from mobile_app.messages import State
+    from mobile_app.store import MessageStore
+    from mobile_app.sync import SyncEngine
+
+    auth, client = sign_in(suite, tmp_path, "poller")
+    engine = SyncEngine(MessageStore.for_user(tmp_path / "app", auth.uid), client, sync_history=False).start()
+    try:
+        for text in ["warm up", "I am so happy", "this is awful", "what a surprise", "I love it"]:
+            msg = engine.send(text, "default")
+            deadline = time.monotonic() + 90
+            while engine.store.get(msg.id).state is not State.COMPLETED:
+                assert time.monotonic() < deadline, engine.store.get(msg.id)
+                time.sleep(0.02)
+    finally:
+        engine.stop()
+    estimate = engine.schedule.estimate_s
+    assert estimate is not None and 0 < estimate < 30  # learnt from status.completeTime - createdAt
+    assert engine.reads / 5 <= 3, (engine.reads, engine.polls)  # the issue's budget: <= 3 reads a message
