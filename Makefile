@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 PYTEST  := $(BIN)/python -m pytest
 
-.PHONY: help setup setup-run setup-e2e test test-fast lint run stop clean
+.PHONY: help setup setup-run setup-e2e test test-fast lint run stop models clean
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -38,6 +38,9 @@ run: setup-run setup-e2e  ## Run the system locally: emulators + our function + 
 
 stop:  ## Stop what `make run` started
 	$(BIN)/python scripts/run_local.py --stop
+
+models: setup  ## Rebuild every shipped model from the data into runs/rebuilt-store (hours on 2 cores)
+	$(BIN)/python scripts/rebuild_models.py $(MODELS_ARGS)
 
 clean:  ## Remove the virtual environment and caches
 	rm -rf $(VENV) functions/venv .pytest_cache .ruff_cache
