@@ -103,7 +103,9 @@ def resolve_store(arg: str | None) -> tuple[str, list[str]]:
 def conversation(models: list[str]) -> str:
     lines = ["# make run: a scripted conversation (mobile_app/driver.py format)", "@model default"]
     lines += CONVERSATION
-    others = [m for m in models[1:] if m in APP_MODELS]
+    # The second model: the multi-label GoEmotions one when the store has it (its chip names
+    # several emotions), else the next one the app's picker offers.
+    others = sorted((m for m in models[1:] if m in APP_MODELS), key=lambda m: m != "goemotions")
     if others:
         lines.append(f"@model {others[0]}")
         lines += SECOND_MODEL_LINES

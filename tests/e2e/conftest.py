@@ -55,8 +55,10 @@ def _repo_store() -> StoreInfo | None:
     default = (REPO_STORE / "DEFAULT").read_text().strip().split("@")[0]
     from mobile_app.messages import MODELS  # the app's model picker offers only these names
 
-    others = sorted(p.parent.name for p in REPO_STORE.glob("*/LATEST")
-                    if p.parent.name != default and p.parent.name in MODELS)
+    # The multi-label GoEmotions model first, as `make run` picks it (scripts/run_local.py).
+    others = sorted((p.parent.name for p in REPO_STORE.glob("*/LATEST")
+                     if p.parent.name != default and p.parent.name in MODELS),
+                    key=lambda name: (name != "goemotions", name))
     if not others or not (REPO_STORE / default / "LATEST").is_file():
         return None
     return StoreInfo(REPO_STORE, default, others[0],
