@@ -194,6 +194,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         threads=args.threads,
         command=_command_line(),
         description=args.description or "",
+        retune_thresholds=args.retune_thresholds,
     )
     manifest = export(options)
     ev = manifest.evaluation
@@ -375,6 +376,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-optimize", action="store_true", help="skip ONNX Runtime's transformer fusion")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--description", help="what the model is, for the manifest and the model card")
+    p.add_argument(
+        "--retune-thresholds",
+        action="store_true",
+        help="multi-label: tune the per-label thresholds again on the exported model's own "
+        "probabilities over --eval-data (its validation split), instead of keeping the checkpoint's",
+    )
     p.add_argument("--threads", type=int, default=_threads_default(), help="env EMOTION_THREADS")
 
     p = command(

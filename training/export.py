@@ -87,8 +87,13 @@ class ExportOptions:
     command: str = ""
     description: str = ""
     """What the model is, in a sentence or two, for the manifest and the model card."""
+    retune_thresholds: bool = False
+    """Multi-label: tune the per-label thresholds again on the artifact's own probabilities over
+    `eval_data` (int8 moves sigmoids a little; the served model should be cut where it is best)."""
 
     def __post_init__(self) -> None:
+        if self.retune_thresholds and not self.eval_data:
+            raise ValueError("--retune-thresholds tunes on --eval-data: pass the validation data too")
         if self.quantization not in DEFAULT_TOLERANCE:
             raise ValueError(f"quantization must be 'int8' or 'fp32', got {self.quantization!r}")
         self.tolerance = DEFAULT_TOLERANCE[self.quantization] if self.tolerance is None else self.tolerance
@@ -297,6 +302,15 @@ def export(options: ExportOptions):
         )
         onnx_probs = probabilities(runtime_logits(classifier, texts), multi)
         cuts, labels = info.label_thresholds(), list(info.labels)
+        if options.retune_thresholds:
+            if not multi or evaluation is None:
+                raise ValueError(
+                    f"--retune-thresholds is for multi-label models; {options.checkpoint} is not one")
+            from training.thresholds import tune
+
+            fields["thresholds"] = tune(onnx_probs, evaluation.targets().astype(np.int64), labels)
+            cuts = [fields["thresholds"][label] for label in labels]
+            print(f"per-label thresholds tuned again on the artifact's probabilities ({evaluation.source})")
         measured = drift(torch_probs, onnx_probs, multi, cuts, labels)
         print(json.dumps(measured))
         if (
@@ -355,6 +369,11 @@ def export(options: ExportOptions):
                 "tolerance": options.tolerance,
                 "min_agreement": options.min_agreement,
                 "model_bytes": (staged / MODEL_FILE).stat().st_size,
+                "thresholds": (
+                    f"tuned on this artifact's probabilities over {evaluation.source}"
+                    if options.retune_thresholds and evaluation is not None
+                    else "the checkpoint's" if fields.get("thresholds") else None
+                ),
             },
         }
         manifest = build_manifest(staged, **fields)

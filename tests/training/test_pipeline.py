@@ -200,6 +200,13 @@ def test_multi_label_pipeline(tmp_path, tiny_models):
     assert manifest.problem_type == "multi_label_classification" and manifest.threshold == 0.30
     assert manifest.evaluation["macro_f1"] >= 0.5
     assert manifest.thresholds == info.thresholds  # train -> export -> manifest
+    assert manifest.provenance["export"]["thresholds"] == "the checkpoint's"
+    retuned = export(ExportOptions(checkpoint=str(checkpoint), output_dir=str(tmp_path / "art2"),
+                                   eval_data=str(data), threads=1, retune_thresholds=True))
+    # tuned on the int8 model's own probabilities: at least as good there as the checkpoint's cuts
+    assert set(retuned.thresholds) == set(LABELS)
+    assert retuned.evaluation["macro_f1"] >= manifest.evaluation["macro_f1"] - 1e-9
+    assert "tuned on this artifact" in retuned.provenance["export"]["thresholds"]
     cuts = manifest.thresholds
     for prediction in Classifier.load(tmp_path / "art").predict([r["text"] for r in rows[:24]]):
         # runtime: exactly the labels at or over their own threshold, highest first
