@@ -87,7 +87,7 @@ def load_predictor(ref: str | Path, threads: int = 1) -> ArtifactPredictor | Che
     return ArtifactPredictor(path, threads) if is_artifact(path) else CheckpointPredictor(path, threads)
 
 
-def score(predictor, data: TextDataset, batch_size: int = 32) -> tuple[dict[str, Any], np.ndarray]:
+def score(predictor, data: TextDataset, batch_size: int = 1) -> tuple[dict[str, Any], np.ndarray]:
     """Metrics and time per message of `predictor` on `data`; also returns the probabilities."""
     chunks = []
     started = time.perf_counter()
@@ -127,12 +127,21 @@ def evaluate(
     split: str = "validation",
     max_samples: int | None = None,
     threads: int | None = None,
-    batch_size: int = 32,
+    batch_size: int = 1,
 ) -> dict[str, Any]:
     """The full report for `model` (checkpoint or artifact) on `data`."""
     predictor = load_predictor(model, threads or 1)
     dataset = load_dataset(data, split, label_names=predictor.labels).head(max_samples)
-    metrics, _ = score(predictor, dataset, batch_size)
+    metrics, probs = score(predictor, dataset, batch_size)
+    if predictor.multi_label:
+        # The same decisions three ways (training/thresholds.py), for the seed's comparison.
+        from training.thresholds import report
+
+        cuts = dict(zip(predictor.labels, predictor.threshold or [], strict=True))
+        compared = report(probs, dataset.targets().astype(np.int64), predictor.labels, cuts)
+        metrics["thresholds_compared"] = {
+            k: v for k, v in compared.items() if k.startswith(("macro", "best"))
+        }
     return {
         "model": predictor.description,
         "kind": predictor.kind,
@@ -149,10 +158,21 @@ def format_report(report: dict[str, Any]) -> str:
     """Plain-text report: headline metrics, per-label table, confusion matrix (single-label)."""
     labels = report["labels"]
     width = max(len(label) for label in labels) + 2
+    compared = report.get("thresholds_compared")
     lines = [
         f"model     {report['model']}",
         f"data      {report['dataset']} [{report['split']}], {report['examples']} examples",
-        f"accuracy  {report['accuracy']:.4f}    macro-F1  {report['macro_f1']:.4f}",
+        f"accuracy  {report['accuracy']:.4f}    macro-F1  {report['macro_f1']:.4f}"
+        + ("  (accuracy: the whole label set right)" if compared else ""),
+    ]
+    if compared:
+        lines.append(
+            f"macro-F1  {compared['macro_f1_at_0_5']:.4f} at 0.5, "
+            f"{compared['macro_f1_at_best_single']:.4f} at the best single threshold "
+            f"({compared['best_single_threshold']:.2f}), "
+            f"{compared['macro_f1_per_label_thresholds']:.4f} with the model's own thresholds"
+        )
+    lines += [
         f"time      {report['ms_per_message_batched']:.2f} ms/message batched; batch-1 p50 "
         f"{report['latency_ms_p50']:.2f} ms, p95 {report['latency_ms_p95']:.2f} ms",
         "",

@@ -300,7 +300,9 @@ def export(options: ExportOptions):
         torch_probs = probabilities(
             torch_logits(model, tokenizer, texts, info.max_length, progress=True), multi
         )
-        onnx_probs = probabilities(runtime_logits(classifier, texts), multi)
+        # One text per call, as the function serves a message: int8 activations are quantized with
+        # one scale over the whole batch, so a text's scores move a little with its batch-mates.
+        onnx_probs = probabilities(runtime_logits(classifier, texts, batch_size=1, progress=True), multi)
         cuts, labels = info.label_thresholds(), list(info.labels)
         if options.retune_thresholds:
             if not multi or evaluation is None:
