@@ -15,12 +15,14 @@ def model_card(manifest) -> str:
     """A short Markdown model card: what the model is, how it was made, what it scored."""
     ev: dict[str, Any] = manifest.evaluation
     prov: dict[str, Any] = manifest.provenance
+    cuts = manifest.thresholds or {}
     lines = [
         f"# {manifest.name} {manifest.version}",
         "",
         f"- architecture: `{manifest.architecture}`, from `{manifest.base_checkpoint}`",
         f"- task: {manifest.problem_type}, labels: {', '.join(manifest.labels)}"
-        + (f", threshold {manifest.threshold}" if manifest.threshold is not None else ""),
+        + (", a threshold per label (below)" if cuts
+           else f", threshold {manifest.threshold}" if manifest.threshold is not None else ""),
         f"- ONNX, {manifest.quantization}, max length {manifest.max_length} tokens, "
         f"inputs {', '.join(manifest.input_names)}",
     ]
@@ -36,9 +38,9 @@ def model_card(manifest) -> str:
             f"{ev.get('source_accuracy', float('nan')):.4f} / {ev.get('source_macro_f1', float('nan')):.4f}. "
             f"Batch-1 latency p50 {ev.get('latency_ms_p50', float('nan')):.1f} ms (1 thread).",
             "",
-            "| label | F1 |",
-            "| --- | --- |",
-            *(f"| {label} | {f1:.4f} |" for label, f1 in ev.get("per_label_f1", {}).items()),
+            *(["| label | F1 | threshold |", "| --- | --- | --- |"] if cuts else ["| label | F1 |", "| --- | --- |"]),
+            *(f"| {label} | {f1:.4f} |" + (f" {cuts[label]:.2f} |" if cuts else "")
+              for label, f1 in ev.get("per_label_f1", {}).items()),
         ]
     lines += ["", "## How it was made", ""]
     for key, title in (("training_command", "train / distill"), ("command", "export")):
