@@ -38,7 +38,8 @@ def model_card(manifest) -> str:
             f"{ev.get('source_accuracy', float('nan')):.4f} / {ev.get('source_macro_f1', float('nan')):.4f}. "
             f"Batch-1 latency p50 {ev.get('latency_ms_p50', float('nan')):.1f} ms (1 thread).",
             "",
-            *(["| label | F1 | threshold |", "| --- | --- | --- |"] if cuts else ["| label | F1 |", "| --- | --- |"]),
+            *(["| label | F1 | threshold |", "| --- | --- | --- |"] if cuts
+              else ["| label | F1 |", "| --- | --- |"]),
             *(f"| {label} | {f1:.4f} |" + (f" {cuts[label]:.2f} |" if cuts else "")
               for label, f1 in ev.get("per_label_f1", {}).items()),
         ]
