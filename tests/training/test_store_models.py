@@ -26,7 +26,8 @@ def test_shipped_model(version):
     manifest = verify_artifact(version)
     assert manifest.name == version.parent.name and manifest.version == version.name
     size = (version / MODEL_FILE).stat().st_size + (version / TOKENIZER_FILE).stat().st_size
-    assert size <= (25 if manifest.name.startswith("minilm") else 8) * MB  # MiniLM family | students
+    minilm_family = "MiniLM" in manifest.base_checkpoint  # minilm, minilm-l2, goemotions | the small students
+    assert size <= (25 if minilm_family else 8) * MB
     assert manifest.quantization == "int8"
     assert {"accuracy", "macro_f1", "per_label_f1", "latency_ms_p50", "dataset"} <= set(manifest.evaluation)
     assert manifest.provenance["command"].startswith("emotion-train export")
@@ -34,3 +35,12 @@ def test_shipped_model(version):
     assert (version / "README.md").is_file()
     prediction = Classifier.load(version).predict(["i am so happy today"])[0]
     assert prediction.label in manifest.labels and 0.0 <= prediction.score <= 1.0
+
+
+def test_multi_label_models_ship_per_label_thresholds():
+    multi = [v for v in VERSIONS if verify_artifact(v).is_multi_label]
+    assert multi, "the GoEmotions model is shipped"
+    for version in multi:
+        manifest = verify_artifact(version)
+        assert set(manifest.thresholds or {}) == set(manifest.labels)
+        assert "neutral" in manifest.labels and len(manifest.labels) == 28
