@@ -58,13 +58,18 @@ class PollSchedule:
     that finds nothing backs off from half that latency (×1.5 each time), except while the
     function has claimed a message (PROCESSING: its result is a model run away), when it looks
     again soon, a bounded number of times. Before anything is known (a fresh start, where the
-    first message may also meet a cold instance) it backs off from `backoff.first_s`.
+    first message may well meet a cold instance) it looks every `cold_every_s` for up to
+    `cold_looks` looks, so the first label shows at most that long after it is written (a few
+    reads more, once per start), then backs off from `backoff.first_s`.
     """
 
     backoff: Backoff = POLL_BACKOFF
     processing_every_s: float = 0.1
     processing_looks: int = 20
     """Quick looks at a PROCESSING message before backing off again (an instance that died)."""
+    cold_every_s: float = 0.3
+    cold_looks: int = 40
+    """Looks every `cold_every_s` while no latency is known yet (12 s: a cold instance's start)."""
     window: int = 8
     """Latencies the median is taken over."""
     floor_s: float = 0.05
@@ -93,6 +98,8 @@ class PollSchedule:
         """Seconds to the next look after `misses` looks in a row found nothing new."""
         if processing and misses <= self.processing_looks:
             return self.processing_every_s
+        if self.estimate_s is None and misses <= self.cold_looks:
+            return self.cold_every_s
         return Backoff(first_s=self._base(0.5), factor=self.backoff.factor, max_s=self.backoff.max_s,
                        jitter=self.backoff.jitter).delay(misses)
 

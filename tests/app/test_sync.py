@@ -198,8 +198,9 @@ def test_a_sign_in_that_is_gone_stops_sending_and_keeps_the_outbox(tmp_path):
 
 def test_the_poll_schedule_follows_the_functions_latency():
     schedule = PollSchedule(backoff=Backoff(first_s=0.25, factor=1.5, max_s=20.0, jitter=0.0))
-    assert schedule.first() == 0.25  # nothing known yet (maybe a cold instance): back off from 0.25 s
-    assert schedule.after_miss(3, processing=False) == pytest.approx(0.25 * 1.5 ** 2)
+    assert schedule.first() == 0.25  # nothing known yet (maybe a cold instance): look every 0.3 s...
+    assert schedule.after_miss(3, processing=False) == 0.3
+    assert schedule.after_miss(41, processing=False) == 20.0  # ...for 40 looks, then back off (to 20 s)
     schedule.observe(1.8)  # a cold start: never makes the looks later than before anything was known
     assert schedule.first() == 0.25 and schedule.after_miss(1, processing=False) == 0.25
     schedule.observe(0.15)
