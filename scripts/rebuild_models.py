@@ -33,6 +33,8 @@ class Recipe:
     version: str
     train: list[str]
     export: list[str]
+    publish: bool = True
+    """False for a distillation teacher that is not shipped: built for its student only."""
 
     def _option(self, argv: list[str], *flags: str) -> str | None:
         for i, arg in enumerate(argv):
@@ -56,19 +58,42 @@ class Recipe:
         return {a for a in (start, self._option(self.train, "--teacher")) if a and "/" in a}
 
 
+def _recipe(version_dir: Path) -> Recipe:
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    provenance = manifest["provenance"]
+    return Recipe(manifest["name"], manifest["version"], shlex.split(provenance["training_command"]),
+                  shlex.split(provenance["command"]))
+
+
+def _teacher_recipes(version_dir: Path) -> list[Recipe]:
+    """The recipe a student's manifest records for a teacher that was exported but not shipped."""
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    teacher = (manifest["provenance"].get("distillation") or {}).get("teacher_recipe") or {}
+    if not teacher.get("training_command") or not teacher.get("command"):
+        return []
+    return [Recipe(f"{manifest['name']}-teacher", manifest["version"],
+                   shlex.split(teacher["training_command"]), shlex.split(teacher["command"]), publish=False)]
+
+
 def recipes(store: Path = STORE) -> list[Recipe]:
-    """The recipe of each model's LATEST version, in an order that builds what a recipe starts from first."""
-    found = []
-    for latest in sorted(store.glob("*/LATEST")):
-        version = latest.read_text().strip()
-        manifest = json.loads((latest.parent / version / "manifest.json").read_text())
-        provenance = manifest["provenance"]
-        found.append(Recipe(manifest["name"], version, shlex.split(provenance["training_command"]),
-                            shlex.split(provenance["command"])))
+    """The recipe of each model's LATEST version, plus those of the older versions whose checkpoints
+    they start from (minilm-l2 is cut from the checkpoint an earlier minilm was exported from), in
+    an order that builds what a recipe starts from first."""
+    manifests = sorted(store.glob("*/*/manifest.json"))
+    everything = [_recipe(m.parent) for m in manifests]
+    everything += [t for m in manifests for t in _teacher_recipes(m.parent)]
+    found = [_recipe(latest.parent / latest.read_text().strip()) for latest in sorted(store.glob("*/LATEST"))]
+    while True:
+        produced = {r.checkpoint for r in found} | {r.artifact for r in found}
+        missing = {need for r in found for need in r.needs if need.startswith("runs/")} - produced
+        extra = [r for r in everything if {r.checkpoint, r.artifact} & missing and r not in found]
+        if not extra:
+            break
+        found += [r for i, r in enumerate(extra) if r.checkpoint not in {e.checkpoint for e in extra[:i]}]
     ordered: list[Recipe] = []
     pending = list(found)
     while pending:
-        outputs = {r.checkpoint for r in pending}  # what is still to be built
+        outputs = {r.checkpoint for r in pending} | {r.artifact for r in pending}  # still to be built
         ready = [r for r in pending if not r.needs & outputs]
         if not ready:
             raise SystemExit(f"recipes depend on each other in a cycle: {[r.name for r in pending]}")
@@ -80,8 +105,8 @@ def recipes(store: Path = STORE) -> list[Recipe]:
 def steps(recipe: Recipe, into: Path) -> list[list[str]]:
     """The commands for one model: train / distill, export, publish into the store `into`."""
     cli = [sys.executable, "-m", "training"]
-    return [cli + recipe.train[1:], cli + recipe.export[1:],
-            cli + ["publish", recipe.artifact, "--store", str(into)]]
+    publish = [cli + ["publish", recipe.artifact, "--store", str(into)]] if recipe.publish else []
+    return [cli + recipe.train[1:], cli + recipe.export[1:], *publish]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,11 +84,14 @@ class Teacher:
             self.threshold = manifest.label_thresholds() if manifest.is_multi_label else None
             self.max_length, self.base = manifest.max_length, manifest.base_checkpoint
             self.kind = f"onnx-{manifest.quantization}"
+            # How the teacher was made, so the student can be rebuilt from the data alone.
+            self.recipe = {k: manifest.provenance.get(k) for k in ("training_command", "command")}
         else:
             self._model, self.tokenizer, info = load_checkpoint(path, threads)
             self.labels, self.threshold = list(info.labels), info.label_thresholds()
             self.max_length, self.base = info.max_length, info.base_checkpoint
             self.kind = "torch"
+            self.recipe = {"training_command": info.command, "command": None}
 
     def logits(self, texts: list[str]) -> np.ndarray:
         if self.kind == "torch":
@@ -201,6 +204,7 @@ def distill(config: DistillConfig) -> CheckpointInfo:
         )
         teacher_eval = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
     teacher_tokenizer, teacher_kind, teacher_base = teacher.tokenizer, teacher.kind, teacher.base
+    teacher_recipe = teacher.recipe
     del teacher
 
     student, tokenizer, base = make_student(config, train_set, teacher_tokenizer)
@@ -225,6 +229,7 @@ def distill(config: DistillConfig) -> CheckpointInfo:
             "alpha": config.alpha,
             "student_parameters": params,
             "teacher_evaluation": teacher_eval,
+            "teacher_recipe": teacher_recipe,
         },
     )
 
