@@ -38,7 +38,7 @@ from mobile_app.config import EMULATOR_API_KEY  # noqa: E402
 from mobile_app.firestore_rest import FirestoreClient  # noqa: E402
 from mobile_app.messages import State  # noqa: E402
 from mobile_app.store import MessageStore  # noqa: E402
-from mobile_app.sync import Backoff, PollSchedule, SyncEngine, _function_latency  # noqa: E402
+from mobile_app.sync import Backoff, PollSchedule, SyncEngine, function_latency  # noqa: E402
 from scripts.emulator_suite import EmulatorSuite, why_no_suite  # noqa: E402
 
 TEXTS = [
@@ -96,7 +96,7 @@ def tap(side: Side, text: str, timeout: float) -> dict[str, float]:
             raise SystemExit(f"{side.name}: no label for {text!r} after {timeout:.0f} s")
         side.event.clear()
     doc = side.engine.client.get_message(msg.id)
-    server = _function_latency(doc.fields) if doc else None
+    server = function_latency(doc.fields) if doc else None
     return {"tap_to_result": side.done[msg.id] - started, "created_to_written": server or float("nan"),
             "reads": side.engine.reads - reads_before}
 

@@ -272,7 +272,7 @@ class SyncEngine:
             if doc is not None and msg.apply_server(doc.fields):
                 changed.append(msg)
                 if msg.state is State.COMPLETED:
-                    latency = _function_latency(doc.fields)
+                    latency = function_latency(doc.fields)
                     if latency is not None:
                         self.schedule.observe(latency)
         if changed:
@@ -308,7 +308,7 @@ class SyncEngine:
             self.on_change([m.id for m in changed])
 
 
-def _function_latency(fields: dict) -> float | None:
+def function_latency(fields: dict) -> float | None:
     """Seconds from the document's creation to the function's write-back, both on server clocks."""
     status = fields.get("status")
     created = _epoch(fields.get("createdAt"))

@@ -48,8 +48,9 @@ class CheckpointInfo:
         """Multi-label: each label's threshold in label order (tuned, else the scalar); else None."""
         if not self.is_multi_label:
             return None
-        scalar = self.threshold if self.threshold is not None else 0.5
-        return [float((self.thresholds or {}).get(label, scalar)) for label in self.labels]
+        from chat_emotion.artifact import label_thresholds
+
+        return label_thresholds(self.labels, self.thresholds, self.threshold)
 
     def write(self, directory: str | Path) -> Path:
         path = Path(directory) / INFO_FILE

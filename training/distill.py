@@ -81,7 +81,7 @@ class Teacher:
             self._classifier = Classifier.load(path, threads=threads or 1)
             manifest = self._classifier.manifest
             self.labels = list(manifest.labels)
-            self.threshold = manifest.label_thresholds() if manifest.is_multi_label else None
+            self.threshold = manifest.label_thresholds()
             self.max_length, self.base = manifest.max_length, manifest.base_checkpoint
             self.kind = f"onnx-{manifest.quantization}"
             # How the teacher was made, so the student can be rebuilt from the data alone.

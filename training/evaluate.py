@@ -53,7 +53,7 @@ class ArtifactPredictor:
         manifest = self.classifier.manifest
         self.labels = list(manifest.labels)
         self.multi_label = manifest.is_multi_label
-        self.threshold = manifest.label_thresholds() if self.multi_label else None
+        self.threshold = manifest.label_thresholds()
         self.description = f"{manifest.ref} ({manifest.quantization})"
 
     def probabilities(self, texts: list[str], batch_size: int) -> np.ndarray:

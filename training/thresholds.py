@@ -69,6 +69,14 @@ def report(probs: np.ndarray, targets: np.ndarray, labels: Sequence[str],
     }
 
 
+def tune_on(probs: np.ndarray, dataset) -> tuple[dict[str, float], dict[str, Any]]:
+    """(thresholds, report) for a multi-label model's probabilities on a validation `TextDataset`."""
+    targets = dataset.targets().astype(np.int64)
+    thresholds = tune(probs, targets, dataset.label_names)
+    return thresholds, {"dataset": dataset.source, "examples": len(dataset),
+                        **report(probs, targets, dataset.label_names, thresholds)}
+
+
 def tune_checkpoint(checkpoint: str | Path, data: str, threads: int | None = None) -> dict[str, Any]:
     """Tune a multi-label checkpoint's thresholds on `data`'s validation split and record them in
     its training.json (export then carries them into the manifest); returns the report."""
@@ -81,10 +89,7 @@ def tune_checkpoint(checkpoint: str | Path, data: str, threads: int | None = Non
         raise ValueError(f"{checkpoint} is a single-label model: thresholds apply to multi-label models only")
     dev = load_dataset(data, "validation", label_names=info.labels)
     probs = probabilities(torch_logits(model, tokenizer, dev.texts, info.max_length, progress=True), True)
-    targets = dev.targets().astype(np.int64)
-    thresholds = tune(probs, targets, info.labels)
-    result = {"dataset": dev.source, "examples": len(dev), **report(probs, targets, info.labels, thresholds)}
-    info.thresholds = thresholds
+    info.thresholds, result = tune_on(probs, dev)
     info.evaluation = {**info.evaluation, "thresholds_tuning": result}
     info.write(checkpoint)
     return result

@@ -181,14 +181,13 @@ def finish_checkpoint(
         model = trainer.model.eval()
         logits = torch_logits(model.cpu(), tokenizer, evaluation.texts, config.max_length, progress=True)
         probs = probabilities(logits, evaluation.is_multi_label)
+        tuning = None
         if evaluation.is_multi_label:
             # Per-label thresholds from the same validation set (training/thresholds.py); the
             # figures below are then optimistic for unseen text, as the report says.
-            from training.thresholds import report, tune
+            from training.thresholds import tune_on
 
-            targets = evaluation.targets().astype(np.int64)
-            info.thresholds = tune(probs, targets, evaluation.label_names)
-            tuning = report(probs, targets, evaluation.label_names, info.thresholds)
+            info.thresholds, tuning = tune_on(probs, evaluation)
         info.evaluation = {
             "dataset": evaluation.source,
             "examples": len(evaluation),
@@ -199,8 +198,8 @@ def finish_checkpoint(
                 evaluation.is_multi_label,
             ),
         }
-        if evaluation.is_multi_label:
-            info.evaluation["thresholds_tuning"] = {"dataset": evaluation.source, **tuning}
+        if tuning is not None:
+            info.evaluation["thresholds_tuning"] = tuning
     info.write(out)
     return info
 

@@ -157,10 +157,11 @@ class Manifest:
     def is_multi_label(self) -> bool:
         return self.problem_type == "multi_label_classification"
 
-    def label_thresholds(self) -> list[float]:
-        """Multi-label: each label's threshold in label order (per-label when given, else the scalar)."""
-        scalar = float(self.threshold if self.threshold is not None else 0.5)
-        return [float((self.thresholds or {}).get(label, scalar)) for label in self.labels]
+    def label_thresholds(self) -> list[float] | None:
+        """Multi-label: each label's threshold in label order (see `label_thresholds`); else None."""
+        if not self.is_multi_label:
+            return None
+        return label_thresholds(self.labels, self.thresholds, self.threshold)
 
     @property
     def ref(self) -> str:
@@ -205,6 +206,13 @@ class Manifest:
 
 _REQUIRED = frozenset(
     f.name for f in fields(Manifest) if f.default is MISSING and f.default_factory is MISSING)
+
+
+def label_thresholds(labels: list[str], thresholds: dict[str, float] | None,
+                     threshold: float | None) -> list[float]:
+    """Each label's threshold in label order: its own when tuned, else the scalar (0.5 when none)."""
+    scalar = float(threshold if threshold is not None else 0.5)
+    return [float((thresholds or {}).get(label, scalar)) for label in labels]
 
 
 def _nonempty(value: object) -> bool:

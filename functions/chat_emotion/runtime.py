@@ -79,7 +79,8 @@ class Classifier:
         self.load_seconds = load_seconds
         self._tokenizer = tokenizer
         self._session = session
-        self._thresholds = np.asarray(manifest.label_thresholds()) if manifest.is_multi_label else None
+        cuts = manifest.label_thresholds()
+        self._thresholds = None if cuts is None else np.asarray(cuts)
         inputs = {i.name: i for i in session.get_inputs()}
         missing = [name for name in inputs if name not in manifest.input_names]
         if missing or "input_ids" not in inputs:
