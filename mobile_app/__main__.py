@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from mobile_app.messages import MODELS
+from mobile_app.ondevice import DEFAULT_DEVICE_MODEL, MODES
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  emotion-chat                                   # saved settings (Settings screen)\n"
                "  emotion-chat --emulator 127.0.0.1:8080 --auth-emulator 127.0.0.1:9099\n"
                "  emotion-chat --config ~/firebase-app.json      # a real Firebase project\n"
+               "  emotion-chat --labels hybrid                   # on-device label first, then the cloud's\n"
                "  emotion-chat --emulator 127.0.0.1:8080 --unsigned-uid alice \\\n"
                "      --script chat.txt --screenshot out.png     # headless, scripted conversation",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,6 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
                               "[EMOTION_CHAT_UNSIGNED_UID]")
     p.add_argument("--model", choices=MODELS, default=_env("EMOTION_CHAT_MODEL"),
                    help="model for new messages [EMOTION_CHAT_MODEL]")
+    device = p.add_argument_group("labels on the device (see docs/APP.md, On the device)")
+    device.add_argument("--labels", choices=MODES, default=_env("EMOTION_CHAT_LABELS"),
+                        help="cloud: the function labels every message; hybrid: an on-device label at once, "
+                             "replaced by the cloud's; device: nothing leaves the device; auto: the device "
+                             "when it is faster than the cloud or offline [EMOTION_CHAT_LABELS]")
+    device.add_argument("--device-model", metavar="NAME", default=_env("EMOTION_CHAT_DEVICE_MODEL"),
+                        help=f"model-store name the device runs (default {DEFAULT_DEVICE_MODEL}) "
+                             "[EMOTION_CHAT_DEVICE_MODEL]")
+    device.add_argument("--device-model-dir", metavar="DIR", default=_env("EMOTION_CHAT_DEVICE_MODEL_DIR"),
+                        help="an artifact folder (manifest.json, model.onnx, tokenizer.json) to run instead "
+                             "of looking for NAME [EMOTION_CHAT_DEVICE_MODEL_DIR]")
+    device.add_argument("--model-bucket", metavar="BUCKET", default=_env("EMOTION_CHAT_MODEL_BUCKET"),
+                        help="Cloud Storage bucket to fetch the device model from (default: the config's "
+                             "storageBucket) [EMOTION_CHAT_MODEL_BUCKET]")
+    device.add_argument("--storage-emulator", metavar="HOST[:PORT]",
+                        default=_env("FIREBASE_STORAGE_EMULATOR_HOST"),
+                        help="emulator only: fetch the device model from this Storage emulator (port 9199 "
+                             "if omitted), with --model-bucket [FIREBASE_STORAGE_EMULATOR_HOST]")
     p.add_argument("--data-dir", type=Path, default=_env("EMOTION_CHAT_DATA_DIR"),
                    help="where history, outbox, settings and session live (default: the platform's "
                         "App.user_data_dir, e.g. ~/.config/emotionchat) [EMOTION_CHAT_DATA_DIR]")
@@ -65,7 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, object]:
-    overrides: dict[str, object] = {"model": args.model}
+    overrides: dict[str, object] = {"model": args.model, "labels": args.labels,
+                                    "device_model": args.device_model, "model_bucket": args.model_bucket,
+                                    "storage_emulator_host": args.storage_emulator}
+    if args.device_model_dir:
+        overrides["device_model_dir"] = str(Path(args.device_model_dir).expanduser().resolve())
     if args.config:
         overrides.update(backend="cloud", config_path=str(Path(args.config).expanduser().resolve()))
     if args.emulator:
@@ -78,7 +102,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, object]:
         overrides["emulator_project"] = args.project
     if args.backend:
         overrides["backend"] = args.backend
-    return overrides
+    return {k: v for k, v in overrides.items() if v is not None}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from mobile_app.auth import AuthError, FirebaseAuth, TokenProvider, UnsignedToke
 from mobile_app.config import Backend, ConfigError, Settings, find_config_file, resolve
 from mobile_app.firestore_rest import FirestoreClient
 from mobile_app.messages import MODELS, InvalidInput, State
+from mobile_app.ondevice import DEFAULT_DEVICE_MODEL, MODES, DeviceLabeller, StorageSource, needs_device_model
 from mobile_app.store import MessageStore
 from mobile_app.sync import SyncEngine
 from mobile_app.widgets import ChatScreen, MessageBubble, SettingsScreen, SignInScreen
@@ -51,6 +52,7 @@ class EmotionChatApp(App):
         self.tokens: TokenProvider | None = None
         self.engine: SyncEngine | None = None
         self.store: MessageStore | None = None
+        self.labeller: DeviceLabeller | None = None
         self.bubbles: dict[str, MessageBubble] = {}
         self.shown_from = 0.0  # bubbles exist for messages created at or after this (created_local)
         self._auth: FirebaseAuth | None = None
@@ -105,9 +107,17 @@ class EmotionChatApp(App):
         self.connect()
 
     def connect(self) -> None:
-        """Resolve the backend; open the chat when a session exists, else the sign-in screen."""
+        """Resolve the backend; open the chat when a session exists, else the sign-in screen.
+
+        In `device` mode there is no backend: the chat opens at once and nothing is sent."""
         self.stop_engine()
         self.tokens = None
+        self._start_labeller()
+        if self.prefs.labels == "device":
+            self.backend = None
+            self.backend_text = "on this device only (nothing is sent)"
+            self.open_chat()
+            return
         try:
             self.backend = resolve(self.prefs, self.data_dir)
         except ConfigError as err:
@@ -192,18 +202,46 @@ class EmotionChatApp(App):
     # --- chat ---------------------------------------------------------------------------------
 
     def open_chat(self) -> None:
-        assert self.tokens is not None and self.backend is not None
         self.stop_engine()
-        uid = self.tokens.uid or ""
-        self.store = MessageStore.for_user(self.data_dir / self.backend.slug, uid)
-        client = FirestoreClient(self.backend.firestore_url, self.backend.project_id, self.tokens)
+        mode = self.prefs.labels
+        if mode == "device":
+            self.store = MessageStore.for_user(self.data_dir / "device", "device")
+            client = None
+        else:
+            assert self.tokens is not None and self.backend is not None
+            self.store = MessageStore.for_user(self.data_dir / self.backend.slug, self.tokens.uid or "")
+            client = FirestoreClient(self.backend.firestore_url, self.backend.project_id, self.tokens)
+            if self.labeller is not None and self.labeller.source is None and self.backend.bucket:
+                self.labeller.source = StorageSource(self.backend.storage_url, self.backend.bucket,
+                                                     self.tokens.id_token)
         self.engine = SyncEngine(
             self.store, client, on_change=self._from_engine,
-            on_auth_lost=lambda msg: Clock.schedule_once(lambda dt: self._auth_lost(msg)))
+            on_auth_lost=lambda msg: Clock.schedule_once(lambda dt: self._auth_lost(msg)),
+            labeller=self.labeller, mode=mode)
         self._clear_bubbles()
         self.refresh_messages()
         self.root.current = "chat"
         self.engine.start()
+
+    def _start_labeller(self) -> None:
+        """Load the on-device model in the background when the labels mode needs one."""
+        prefs = self.prefs
+        if not needs_device_model(prefs.labels):
+            self.labeller = None
+            return
+        wanted = (prefs.device_model or DEFAULT_DEVICE_MODEL, prefs.device_model_dir)
+        if self.labeller is not None and (self.labeller.name, self.labeller.explicit) == wanted:
+            return
+        self.labeller = DeviceLabeller(name=wanted[0], explicit=wanted[1], data_dir=self.data_dir).start(
+            on_ready=lambda labeller: Clock.schedule_once(lambda dt: self._labeller_ready(labeller)))
+
+    def _labeller_ready(self, labeller: DeviceLabeller) -> None:
+        if labeller is not self.labeller:
+            return
+        self.root.get_screen("settings").device_status = labeller.status
+        if self.engine is not None:
+            self.engine.label_unlabelled()
+        self._update_status(self.store.all() if self.store else [])
 
     def _from_engine(self, ids: list[str]) -> None:
         # Called on the sync thread: only the UI thread may touch widgets.
@@ -258,6 +296,8 @@ class EmotionChatApp(App):
         waiting = sum(1 for m in messages if m.state is State.QUEUED)
         working = sum(1 for m in messages if m.state in (State.SENT, State.PROCESSING))
         parts = [self.backend_text]
+        if self.labeller is not None and self.labeller.failed:
+            parts.append("no on-device labels (see Settings)")
         if waiting:
             parts.append(f"{waiting} waiting to send")
         if working:
@@ -308,6 +348,10 @@ class EmotionChatApp(App):
         for key in ("config_path", "emulator_host", "auth_emulator_host", "emulator_project", "unsigned_uid"):
             screen.ids[key].text = getattr(prefs, key)
         screen.ids.model.text = prefs.model
+        screen.ids.labels.text = prefs.labels
+        screen.ids.device_model.text = prefs.device_model
+        screen.device_status = (self.labeller.status if self.labeller
+                                else "on-device model: not used in cloud mode")
         screen.message, screen.is_error = "", False
         if self.tokens is not None and self.tokens.uid:
             who = getattr(getattr(self.tokens, "session", None), "email", "") or "guest"
@@ -321,16 +365,20 @@ class EmotionChatApp(App):
         if not save:
             self.root.current = self._previous_screen
             return
+        labels = screen.ids.labels.text if screen.ids.labels.text in MODES else "cloud"
         updated = replace(self.prefs, backend=screen.backend, model=screen.ids.model.text or "default",
+                          labels=labels,
+                          device_model=screen.ids.device_model.text.strip() or DEFAULT_DEVICE_MODEL,
                           **{k: screen.ids[k].text.strip() for k in
                              ("config_path", "emulator_host", "auth_emulator_host", "emulator_project",
                               "unsigned_uid")})
         try:
-            backend = resolve(updated, self.data_dir)
+            backend = None if updated.labels == "device" else resolve(updated, self.data_dir)
         except ConfigError as err:
             screen.message, screen.is_error = str(err), True
             return
-        changed_backend = backend != self.backend
+        changed_backend = (backend != self.backend or updated.labels != self.prefs.labels
+                           or updated.device_model != self.prefs.device_model)
         self.prefs = updated
         self.prefs.save(self.settings_path)
         self.model = updated.model

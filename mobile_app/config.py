@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
+from mobile_app.ondevice import DEFAULT_DEVICE_MODEL, MODES
 from mobile_app.store import atomic_write_json, read_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -27,6 +28,8 @@ CONFIG_FILENAME = "firebase-app.json"
 # Ports of the emulators in the repository's firebase.json.
 FIRESTORE_EMULATOR_PORT = 8080
 AUTH_EMULATOR_PORT = 9099
+STORAGE_EMULATOR_PORT = 9199
+STORAGE_URL = "https://firebasestorage.googleapis.com"
 EMULATOR_PROJECT = "demo-emotion"
 # Any key works with the Auth emulator; it is still sent because the REST API requires one.
 EMULATOR_API_KEY = "fake-api-key"
@@ -45,6 +48,11 @@ class Settings:
     emulator_project: str = EMULATOR_PROJECT
     unsigned_uid: str = ""                   # emulator only: act as this uid with unsigned tokens
     model: str = "default"
+    labels: Literal["cloud", "hybrid", "device", "auto"] = "cloud"   # where labels come from (ondevice.py)
+    device_model: str = DEFAULT_DEVICE_MODEL  # the model the device runs (a model-store name)
+    device_model_dir: str = ""               # an artifact folder to use instead of looking for one
+    model_bucket: str = ""                   # where to fetch it: "" = the config's storageBucket
+    storage_emulator_host: str = ""          # emulator only: the Storage emulator (port 9199)
 
     @classmethod
     def load(cls, path: Path) -> Settings:
@@ -67,6 +75,9 @@ class Backend:
     identity_url: str
     securetoken_url: str
     unsigned_uid: str = ""
+    storage_url: str = STORAGE_URL
+    bucket: str = ""
+    """The model bucket the device fetches its model from ("" = none: bundled or cached copies only)."""
 
     @property
     def slug(self) -> str:
@@ -86,6 +97,10 @@ def _with_port(host: str, port: int) -> str:
     return host if ":" in host else f"{host}:{port}"
 
 
+def _storage_url(emulator_host: str) -> str:
+    return f"http://{_with_port(emulator_host, STORAGE_EMULATOR_PORT)}" if emulator_host else STORAGE_URL
+
+
 def find_config_file(settings: Settings, data_dir: Path) -> Path | None:
     candidates = [settings.config_path, os.environ.get("EMOTION_CHAT_CONFIG", ""),
                   str(data_dir / CONFIG_FILENAME), str(PACKAGE_DIR / CONFIG_FILENAME)]
@@ -95,24 +110,27 @@ def find_config_file(settings: Settings, data_dir: Path) -> Path | None:
     return None
 
 
-def read_cloud_config(path: Path) -> tuple[str, str]:
-    """(apiKey, projectId) from a web config JSON or an Android google-services.json."""
+def read_cloud_config(path: Path) -> tuple[str, str, str]:
+    """(apiKey, projectId, storageBucket or "") from a web config JSON or an Android google-services.json."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"Cannot read the Firebase config {path}: {exc}") from exc
     if "project_info" in raw:  # google-services.json
         try:
-            return (raw["client"][0]["api_key"][0]["current_key"], raw["project_info"]["project_id"])
+            return (raw["client"][0]["api_key"][0]["current_key"], raw["project_info"]["project_id"],
+                    raw["project_info"].get("storage_bucket", ""))
         except (KeyError, IndexError) as exc:
             raise ConfigError(f"{path} looks like google-services.json but has no api key") from exc
     api_key, project = raw.get("apiKey"), raw.get("projectId")
     if not api_key or not project:
         raise ConfigError(f"{path} needs both \"apiKey\" and \"projectId\" (the Firebase web config).")
-    return api_key, project
+    return api_key, project, str(raw.get("storageBucket") or "")
 
 
 def resolve(settings: Settings, data_dir: Path) -> Backend:
+    if settings.labels not in MODES:
+        raise ConfigError(f"Unknown labels mode {settings.labels!r}: use cloud, hybrid, device or auto.")
     if settings.backend == "emulator":
         firestore = _with_port(settings.emulator_host or "127.0.0.1", FIRESTORE_EMULATOR_PORT)
         auth = settings.auth_emulator_host and _with_port(settings.auth_emulator_host, AUTH_EMULATOR_PORT)
@@ -123,15 +141,18 @@ def resolve(settings: Settings, data_dir: Path) -> Backend:
                        api_key=EMULATOR_API_KEY, firestore_url=f"http://{firestore}",
                        identity_url=f"http://{auth}/identitytoolkit.googleapis.com",
                        securetoken_url=f"http://{auth}/securetoken.googleapis.com",
-                       unsigned_uid=settings.unsigned_uid)
+                       unsigned_uid=settings.unsigned_uid,
+                       storage_url=_storage_url(settings.storage_emulator_host),
+                       bucket=settings.model_bucket if settings.storage_emulator_host else "")
     if settings.backend != "cloud":
         raise ConfigError(f"Unknown backend {settings.backend!r}: use 'cloud' or 'emulator'.")
     path = find_config_file(settings, data_dir)
     if path is None:
         raise ConfigError(f"No Firebase config file: put {CONFIG_FILENAME} (apiKey, projectId) in "
                           f"{data_dir} or pass --config, or choose the emulator in Settings.")
-    api_key, project = read_cloud_config(path)
+    api_key, project, bucket = read_cloud_config(path)
     return Backend(kind="cloud", project_id=project, api_key=api_key,
                    firestore_url="https://firestore.googleapis.com",
                    identity_url="https://identitytoolkit.googleapis.com",
-                   securetoken_url="https://securetoken.googleapis.com")
+                   securetoken_url="https://securetoken.googleapis.com",
+                   bucket=settings.model_bucket or bucket)

@@ -3,12 +3,14 @@
 For headless runs (tests, the end-to-end tier, demos): `python -m mobile_app --script FILE
 --screenshot PATH`. The script is plain text, one message per line; `#` starts a comment line and
 `@model NAME` picks the model for the lines after it (through the model picker, as a person would);
-`@retry` taps Retry under the newest message that offers one and waits for what it sends.
+`@retry` taps Retry under the newest message that offers one and waits for what it sends;
+`@device-label` makes a provisional on-device label enough for the lines after it (hybrid, auto or
+offline: the screenshot then shows the chip marked "on device").
 Each message prints as one JSON line on stdout once it is final (or timed out):
 `{"id", "text", "model", "state", "label", "score", "labels", "served_by", "error_code", "error"}`
 (`state` "invalid" when the app refused it on the device, with the reason it showed); at the end
 `{"screenshot": PATH, "messages_shown": N}`. Exit status: 0 when every message the app accepted
-reached a final state (completed or error), 1 otherwise (timeout, sign-in failed).
+reached a final state (completed, error, or labelled on the device), 1 otherwise (timeout, sign-in failed).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def parse_script(text: str) -> list[Step]:
             steps.append(Step("model", line.removeprefix("@model ").strip()))
         elif line == "@retry":
             steps.append(Step("retry", ""))
+        elif line == "@device-label":
+            steps.append(Step("device-label", ""))
         else:
             steps.append(Step("say", line))
     return steps
@@ -72,11 +76,12 @@ def result_line(msg: Message | None, text: str, model: str) -> dict[str, object]
     if msg is None:
         return {"id": None, "text": text, "model": model, "state": "not-sent", "label": None, "score": None,
                 "error_code": None, "error": "the app did not take the message"}
-    emotion = msg.emotion
+    emotion = msg.emotion or msg.device_emotion
     return {"id": msg.id, "text": msg.text, "model": msg.model, "state": msg.state.value,
             "label": emotion.label if emotion else None,
             "score": round(emotion.score, 4) if emotion else None,
             "labels": emotion.labels if emotion else [], "served_by": emotion.model if emotion else None,
+            "on_device": bool(emotion and emotion.on_device),
             "error_code": msg.error_code, "error": msg.error_message or msg.last_attempt_error}
 
 
@@ -94,6 +99,7 @@ class ScriptDriver:
         self._waiting: tuple[str | None, str, str, float] | None = None
         self._pressed_sign_in = False
         self._settle_frames = 0
+        self.device_label_enough = False
 
     def start(self) -> None:
         Clock.schedule_interval(self._tick, 0.1)
@@ -132,6 +138,9 @@ class ScriptDriver:
         chat = self.app.root.get_screen("chat")
         if step.kind == "model":
             chat.ids.model_picker.text = step.value  # the picker's on_text is what a tap would fire
+            return
+        if step.kind == "device-label":
+            self.device_label_enough = True
             return
         if step.kind == "retry":
             self._retry(chat)
@@ -186,7 +195,10 @@ class ScriptDriver:
         if mid is None and time.monotonic() <= deadline:
             return True  # a tap is still to land
         msg = self.app.store.get(mid) if mid else None
-        final = msg is not None and msg.state in (State.COMPLETED, State.ERROR)
+        final = msg is not None and (
+            msg.state in (State.COMPLETED, State.ERROR)
+            or (msg.state is State.LOCAL and msg.emotion is not None)
+            or (self.device_label_enough and msg.device_emotion is not None))
         if final or time.monotonic() > deadline:
             record = result_line(msg, text, model)
             if not final:

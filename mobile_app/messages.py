@@ -72,6 +72,7 @@ def validate_model(model: str) -> str:
 
 class State(StrEnum):
     QUEUED = "queued"            # in the outbox: the server does not have it yet
+    LOCAL = "local"              # `device` mode: labelled on the device and never sent
     REJECTED = "rejected"        # the server refused the write for good (rules, bad request); can be retried
     SENT = "sent"                # the server has it; the function has not started
     PROCESSING = "processing"    # status.state == PROCESSING
@@ -80,11 +81,11 @@ class State(StrEnum):
 
     @property
     def on_server(self) -> bool:
-        return self not in (State.QUEUED, State.REJECTED)
+        return self not in (State.QUEUED, State.REJECTED, State.LOCAL)
 
     @property
     def final(self) -> bool:
-        return self in (State.COMPLETED, State.ERROR, State.REJECTED)
+        return self in (State.COMPLETED, State.ERROR, State.REJECTED, State.LOCAL)
 
 
 _SERVER_STATES = {"PROCESSING": State.PROCESSING, "COMPLETED": State.COMPLETED, "ERROR": State.ERROR}
@@ -99,6 +100,8 @@ class Emotion:
     model: str = ""
     model_version: str = ""
     latency_ms: float | None = None
+    on_device: bool = False
+    """Labelled by the app's own classifier (mobile_app.ondevice), not written by the function."""
 
     @classmethod
     def from_fields(cls, raw: dict[str, Any]) -> Emotion:
@@ -124,6 +127,11 @@ class Message:
     created_local: float = field(default_factory=time.time)  # orders the history on this device
     created_at: str | None = None       # the server's createdAt (RFC 3339), once delivered
     emotion: Emotion | None = None
+    """The cloud's verdict (the function's write-back), or in `device` mode the device's own."""
+    device_emotion: Emotion | None = None
+    """A provisional on-device label (hybrid / auto, or offline), shown until `emotion` arrives and
+    then dropped: the cloud's label replaces it, nothing is merged. Written only through
+    MessageStore.set_device_emotion, so the sync thread's copies never undo it."""
     error_code: str | None = None       # the function's status.error.code, or ours for REJECTED
     error_message: str | None = None
     attempts: int = 0                   # delivery attempts, for the "retrying" hint
@@ -168,6 +176,7 @@ class Message:
             self.state = state
         if self.state is State.COMPLETED and isinstance(fields.get("emotion"), dict):
             self.emotion = Emotion.from_fields(fields["emotion"])
+            self.device_emotion = None  # replaced by the cloud's, not merged
         if self.state is State.ERROR:
             error = status.get("error") or {}
             self.error_code = str(error.get("code") or "UNKNOWN")
@@ -185,7 +194,8 @@ class Message:
     def from_json(cls, data: dict[str, Any]) -> Message:
         data = dict(data)
         data["state"] = State(data["state"])
-        if data.get("emotion") is not None:
-            data["emotion"] = Emotion(**data["emotion"])
+        for key in ("emotion", "device_emotion"):
+            if data.get(key) is not None:
+                data[key] = Emotion(**data[key])
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -38,7 +38,11 @@ class BubbleView:
     can_retry: bool
 
 
+ON_DEVICE = "on device"
+"""How a chip says its label came from the device's own model, not the cloud's."""
+
 _WHERE = {
+    State.LOCAL: "kept on this device",
     State.REJECTED: "not sent",
     State.SENT: "sent · waiting for the classifier",
     State.PROCESSING: "classifying…",
@@ -56,16 +60,22 @@ def describe(msg: Message) -> BubbleView:
         status = f"{when} · {_WHERE[msg.state]}" if _WHERE[msg.state] else when
 
     chip, colour = "", GREY
-    if msg.state is State.COMPLETED and msg.emotion is not None:
-        emotion = msg.emotion
+    # The cloud's label; until it comes, a provisional one from the device (hybrid, auto, offline).
+    shown = msg.emotion if msg.state in (State.COMPLETED, State.LOCAL) else None
+    emotion = shown or (msg.device_emotion if msg.state is not State.REJECTED else None)
+    if emotion is not None:
         # A multi-label model may put several labels on (highest first): the chip names up to three.
         labels = emotion.labels if len(emotion.labels) > 1 else [emotion.label]
         more = f" +{len(labels) - CHIP_LABELS}" if len(labels) > CHIP_LABELS else ""
         chip = f"{' + '.join(labels[:CHIP_LABELS])}{more}  {emotion.score:.0%}"
         served_by = emotion.model or msg.model
-        if served_by and served_by != "default":
+        if emotion.on_device:
+            chip += f"  ·  {ON_DEVICE}" + (f" ({served_by})" if served_by else "")
+        elif served_by and served_by != "default":
             chip += f"  ·  {served_by}"
         colour = emotion_colour(labels[0])
+    elif msg.state is State.LOCAL:
+        chip = "no on-device model: see Settings"
 
     error = ""
     if msg.state in (State.ERROR, State.REJECTED):

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from mobile_app.messages import Message, State
+from mobile_app.messages import Emotion, Message, State
 
 FORMAT_VERSION = 1
 # Delivered, finished messages beyond this are dropped from the device (the server keeps them);
@@ -92,15 +92,34 @@ class MessageStore:
 
     def put(self, msg: Message) -> None:
         """Store a changed copy (callers work on copies, so readers never see half an update)."""
-        with self._lock:
-            self._messages[msg.id] = msg
-            self._save()
+        self.put_many([msg])
 
     def put_many(self, msgs: Iterable[Message]) -> None:
         with self._lock:
             for msg in msgs:
-                self._messages[msg.id] = msg
+                self._messages[msg.id] = self._keep_device_label(msg)
             self._save()
+
+    def set_device_emotion(self, mid: str, emotion: Emotion) -> bool:
+        """Record the on-device label of `mid`, unless the cloud's already arrived (or it is gone).
+
+        The one writer of `device_emotion`: `put` keeps what is stored, so a copy the sync thread
+        took before the device answered cannot undo it."""
+        with self._lock:
+            msg = self._messages.get(mid)
+            if msg is None or msg.emotion is not None:
+                return False
+            msg.device_emotion = emotion
+            self._save()
+            return True
+
+    def _keep_device_label(self, msg: Message) -> Message:
+        stored = self._messages.get(msg.id)
+        if msg.emotion is None and msg.device_emotion is None and stored is not None:
+            msg.device_emotion = stored.device_emotion
+        elif msg.emotion is not None:
+            msg.device_emotion = None  # the cloud's (or in device mode the final) label replaces it
+        return msg
 
     def all(self) -> list[Message]:
         """Copies, oldest first: the history as the chat screen shows it (newest at the bottom)."""

@@ -9,6 +9,11 @@ Delivery is exactly once because the id is chosen on the device and the create i
 there and counts it as delivered. Polling (batchGet of the unfinished ids; each id is one billed
 read) follows the function's own latency (`PollSchedule`), backs off while nothing changes and
 stops when nothing is unfinished, or after `poll_give_up_s` without news.
+
+Labels on the device (mobile_app/ondevice.py): with a `DeviceLabeller`, `send` labels the text on
+the calling thread (a few ms) in `hybrid`, in `auto` when the rule says the device is faster or the
+cloud is unreachable, and in `device` mode, where the message is kept on the device (State.LOCAL)
+and the engine makes no network call at all.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from datetime import datetime
 from mobile_app.auth import AuthError
 from mobile_app.firestore_rest import FirestoreClient, FirestoreError
 from mobile_app.messages import Message, State
+from mobile_app.ondevice import DeviceLabeller, auto_shows_device_label
 from mobile_app.store import MessageStore
 
 log = logging.getLogger(__name__)
@@ -105,14 +111,19 @@ class PollSchedule:
 
 
 class SyncEngine:
-    def __init__(self, store: MessageStore, client: FirestoreClient,
+    def __init__(self, store: MessageStore, client: FirestoreClient | None,
                  on_change: Callable[[list[str]], None] = lambda ids: None,
                  on_auth_lost: Callable[[str], None] = lambda message: None,
                  send_backoff: Backoff = SEND_BACKOFF, poll_backoff: Backoff = POLL_BACKOFF,
                  poll_give_up_s: float = 600.0, sync_history: bool = True,
-                 schedule: PollSchedule | None = None) -> None:
+                 schedule: PollSchedule | None = None, labeller: DeviceLabeller | None = None,
+                 mode: str = "cloud") -> None:
+        if mode != "device" and client is None:
+            raise ValueError("only device mode runs without a Firestore client")
         self.store = store
         self.client = client
+        self.labeller = labeller
+        self.mode = mode
         self.on_change = on_change
         self.on_auth_lost = on_auth_lost
         self.send_backoff = send_backoff
@@ -130,15 +141,57 @@ class SyncEngine:
         self._last_news = time.monotonic()
         self.polls = 0  # how many polls went out: tests check that idle means no traffic
         self.reads = 0  # documents asked for by those polls: what Firestore bills
+        self.online = True  # False after a call got no answer at all, until one does
+        self.round_trips: list[float] = []  # seconds per create: the network's share of tap → label
 
     # --- UI thread ----------------------------------------------------------------------------
 
     def send(self, text: str, model: str) -> Message:
-        """Validate (InvalidInput stays on the device), persist to the outbox, wake the worker."""
+        """Validate (InvalidInput stays on the device), persist to the outbox, wake the worker.
+
+        In device mode the message is labelled here and kept here (State.LOCAL); in hybrid and
+        auto it may get a provisional on-device label first (`device_emotion`)."""
         msg = Message.compose(text, model)
+        if self.mode == "device":
+            msg.state = State.LOCAL
+            msg.emotion = self.labeller.label(msg.text) if self.labeller else None
+            self.store.add(msg)
+            return msg
         self.store.add(msg)
+        if self.labeller is not None and self.wants_device_label():
+            emotion = self.labeller.label(msg.text)
+            if emotion is not None and self.store.set_device_emotion(msg.id, emotion):
+                msg.device_emotion = emotion
         self.kick(reset=True)
         return msg
+
+    def cloud_ms(self) -> float | None:
+        """What a label from the cloud costs now (tap → label): the function's recent latency plus
+        two round trips (the write, the read that finds the result); None until both are known."""
+        estimate = self.schedule.estimate_s
+        if estimate is None or not self.round_trips:
+            return None
+        return 1000 * (estimate + 2 * statistics.median(self.round_trips))
+
+    def wants_device_label(self) -> bool:
+        if self.mode == "hybrid":
+            return True
+        if self.mode == "auto" and self.labeller is not None:
+            return auto_shows_device_label(self.labeller.latency_ms(), self.cloud_ms(), self.online)
+        return self.mode == "device"
+
+    def label_unlabelled(self) -> None:
+        """Device mode, once the model has loaded: label what was sent before it was ready."""
+        if self.mode != "device" or self.labeller is None or not self.labeller.ready:
+            return
+        changed = []
+        for msg in self.store.all():
+            if msg.state is State.LOCAL and msg.emotion is None:
+                msg.emotion = self.labeller.label(msg.text)
+                changed.append(msg)
+        if changed:
+            self.store.put_many(changed)
+            self.on_change([m.id for m in changed])
 
     def retry(self, message_id: str) -> Message | None:
         """Retry what failed: a refused write goes again under its id; a server ERROR is sent anew."""
@@ -167,6 +220,8 @@ class SyncEngine:
             self._wake.notify()
 
     def start(self) -> SyncEngine:
+        if self.mode == "device":
+            return self  # nothing leaves the device: no worker, no traffic
         self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
         self._thread.start()
         return self
@@ -227,9 +282,11 @@ class SyncEngine:
     def drain_outbox(self) -> None:
         for msg in self.store.outbox():
             msg.attempts += 1
+            started = time.monotonic()
             try:
                 created_at = self.client.create_message(msg.id, msg.text, msg.model)
             except FirestoreError as err:
+                self.online = err.http_status != 0
                 if err.transient or err.unauthenticated:
                     # The rest would fail the same way: they wait, in order, for the same reason.
                     waiting = [msg, *(m for m in self.store.outbox() if m.id != msg.id)]
@@ -242,6 +299,8 @@ class SyncEngine:
                     return
                 msg.rejected(err.status or f"HTTP_{err.http_status}", err.human())
             else:
+                self.online = True
+                self.round_trips = [*self.round_trips, time.monotonic() - started][-self.schedule.window:]
                 msg.delivered(created_at)
                 # A fresh message: the next look is when its result is due (a look before that
                 # would be a billed read that finds nothing; the other pending ones can wait as long).
@@ -261,11 +320,13 @@ class SyncEngine:
         try:
             docs = self.client.get_messages([m.id for m in unfinished])
         except FirestoreError as err:
+            self.online = err.http_status != 0
             if not (err.transient or err.unauthenticated):
                 log.warning("poll refused: %s", err)
             self._poll_failures += 1
             self._next_poll = time.monotonic() + self.send_backoff.delay(self._poll_failures)
             return
+        self.online = True
         changed = []
         for msg in unfinished:
             doc = docs.get(msg.id)

@@ -84,6 +84,7 @@ class ChatScreen(Screen):
 
 class SettingsScreen(Screen):
     backend = StringProperty("emulator")
+    device_status = StringProperty("")
     message = StringProperty("")
     is_error = BooleanProperty(False)
     account = StringProperty("")

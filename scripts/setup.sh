@@ -40,7 +40,7 @@ fi
 PIP=("$VENV/bin/pip" install --disable-pip-version-check)
 if [ "$MODE" = run ]; then
   log "installing the serving stack and the app (no torch: make run does not train)"
-  "${PIP[@]}" -e ".[app]"
+  "${PIP[@]}" -e ".[app,ondevice]"
 else
   # torch first and pinned: a bare "torch" requirement would pull a multi-GB CUDA build.
   mapfile -t torch_opts < <("$VENV/bin/python" scripts/torch_source.py)

@@ -37,7 +37,7 @@ def test_config_file_formats(tmp_path):
     services = tmp_path / "google-services.json"
     services.write_text(json.dumps({"project_info": {"project_id": "p1"},
                                     "client": [{"api_key": [{"current_key": "k1"}]}]}))
-    assert read_cloud_config(services) == ("k1", "p1")
+    assert read_cloud_config(services)[:2] == ("k1", "p1")
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps({"apiKey": "k"}))
     with pytest.raises(ConfigError, match="needs both"):
@@ -55,9 +55,13 @@ def test_settings_round_trip_ignores_unknown_keys(tmp_path):
 def test_flags_and_environment_twins(monkeypatch):
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8181")
     monkeypatch.setenv("EMOTION_CHAT_MODEL", "roberta")
+    monkeypatch.setenv("EMOTION_CHAT_LABELS", "hybrid")
     args = build_parser().parse_args(["--unsigned-uid", "bob"])
-    assert overrides_from(args) == {"model": "roberta", "backend": "emulator",
+    assert overrides_from(args) == {"model": "roberta", "backend": "emulator", "labels": "hybrid",
                                     "emulator_host": "127.0.0.1:8181", "unsigned_uid": "bob"}
+    assert build_parser().parse_args(["--labels", "device"]).labels == "device"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--labels", "edge"])
     args = build_parser().parse_args(["--model", "bert", "--emulator", "h:1"])  # a flag wins over its twin
     assert overrides_from(args)["model"] == "bert" and overrides_from(args)["emulator_host"] == "h:1"
     with pytest.raises(SystemExit):

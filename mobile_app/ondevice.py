@@ -1,0 +1,272 @@
+"""Labels on the device: the function's own runtime (chat_emotion.runtime) inside the app.
+
+Modes (Settings, `--labels`, `$EMOTION_CHAT_LABELS`):
+
+- `cloud`: every label comes from the Cloud Function (nothing runs here).
+- `hybrid`: a message gets an immediate on-device label, marked "on device" on its chip; the
+  cloud's replaces it when it arrives (replaced, never merged). The message is sent as always.
+- `device`: nothing leaves the device: no sign-in, no Firestore; the label is the device's and
+  final. What it gives up: history on other devices, the server's larger models (`minilm`,
+  `goemotions`), and the cloud's sweep that finishes what a crash left behind.
+- `auto`: the device label is shown when the device is faster than the cloud's recent round trip
+  (its own measured latency against the last tap → label times), or when the cloud can't be
+  reached; otherwise the app waits for the cloud, as in `cloud`. The rule and the matrix it comes
+  from: docs/APP.md "On the device".
+
+The model: a model-store artifact (manifest.json + model.onnx + tokenizer.json), sha256-verified
+before it is loaded, found in this order: `--device-model DIR`, a copy bundled with the install
+(`mobile_app/device_model/<name>/`, what `make device-model` puts there for buildozer and the Pi),
+the repository's own `models/store` when the app runs from a clone, the app's cache
+(`<data dir>/models/<name>/<version>/`), and last a download from the project's model bucket
+(Firebase Storage, signed-in read of `models/**`, see storage.rules) into that cache.
+
+ONNX Runtime and `tokenizers` are the `ondevice` extra (`pip install '.[app,ondevice]'`). Where they
+cannot be installed (python-for-android has recipes for neither: Android builds), the labeller says
+so once and the app carries on with the cloud.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mobile_app.messages import Emotion
+
+log = logging.getLogger(__name__)
+
+MODES: tuple[str, ...] = ("cloud", "hybrid", "device", "auto")
+DEFAULT_DEVICE_MODEL = "distilbert"
+"""The on-device model by default: the 1.7 MB int8 student (docs/APP.md "On the device" says why)."""
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_DIR = PACKAGE_DIR / "device_model"
+REPO_STORE = PACKAGE_DIR.parent / "models" / "store"
+ARTIFACT_FILES = ("manifest.json", "model.onnx", "tokenizer.json")
+DOWNLOAD_TIMEOUT = (5.0, 30.0)
+
+
+class DeviceModelError(Exception):
+    """The on-device model cannot be used; the message says why and what to do."""
+
+
+def needs_device_model(mode: str) -> bool:
+    return mode in ("hybrid", "device", "auto")
+
+
+# --- where the model comes from -----------------------------------------------------------------
+
+def _store_version(store: Path, name: str) -> Path | None:
+    """`<store>/<name>/<LATEST>` when the folder is laid out as the model store."""
+    pointer = store / name / "LATEST"
+    if not pointer.is_file():
+        return None
+    version = pointer.read_text(encoding="utf-8").strip()
+    folder = store / name / version
+    return folder if (folder / "manifest.json").is_file() else None
+
+
+def local_candidates(name: str, data_dir: Path, explicit: str = "") -> list[Path]:
+    """Folders that may hold the artifact, most specific first (the first that verifies wins)."""
+    found: list[Path] = []
+    if explicit:
+        found.append(Path(explicit).expanduser())
+    if (BUNDLED_DIR / name / "manifest.json").is_file():
+        found.append(BUNDLED_DIR / name)
+    for store in (REPO_STORE, data_dir / "models"):
+        folder = _store_version(store, name)
+        if folder is not None:
+            found.append(folder)
+    return found
+
+
+@dataclass
+class StorageSource:
+    """The project's model bucket through the Firebase Storage REST API (what storage.rules guards).
+
+    `base_url` is https://firebasestorage.googleapis.com, or the Storage emulator's http://host:9199.
+    Objects: `<prefix>/<name>/LATEST` and `<prefix>/<name>/<version>/<file>`, as `training publish`
+    and `gcloud storage cp -r models/store/* gs://BUCKET/models/` lay them out (docs/DEPLOY.md).
+    """
+
+    base_url: str
+    bucket: str
+    id_token: Callable[[], str]
+    prefix: str = "models"
+
+    def _get(self, path: str) -> bytes:
+        import requests
+
+        url = (f"{self.base_url.rstrip('/')}/v0/b/{self.bucket}/o/"
+               f"{urllib.parse.quote(f'{self.prefix}/{path}', safe='')}")
+        try:
+            response = requests.get(url, params={"alt": "media"}, timeout=DOWNLOAD_TIMEOUT,
+                                    headers={"Authorization": f"Firebase {self.id_token()}"})
+        except requests.RequestException as exc:
+            raise DeviceModelError(f"could not download {path} from the model bucket: {exc}") from exc
+        if response.status_code != 200:
+            raise DeviceModelError(
+                f"the model bucket answered {response.status_code} for {self.prefix}/{path}"
+                + (" (storage.rules must allow signed-in reads of models/**: deploy them)"
+                   if response.status_code in (401, 403) else ""))
+        return response.content
+
+    def download(self, name: str, cache: Path) -> Path:
+        """Fetch `name`'s LATEST into `cache/<name>/<version>/`; the caller verifies it."""
+        version = self._get(f"{name}/LATEST").decode("utf-8").strip()
+        if not version or "/" in version or version.startswith("."):
+            raise DeviceModelError(f"the model bucket's {name}/LATEST holds no valid version")
+        folder = cache / name / version
+        partial = folder.with_name(f".{version}.partial")
+        partial.mkdir(parents=True, exist_ok=True)
+        for file_name in ARTIFACT_FILES:
+            (partial / file_name).write_bytes(self._get(f"{name}/{version}/{file_name}"))
+        if folder.exists():
+            _remove_tree(folder)
+        partial.rename(folder)
+        (cache / name / "LATEST").write_text(version + "\n", encoding="utf-8")
+        return folder
+
+
+def _remove_tree(folder: Path) -> None:
+    for child in folder.iterdir():
+        child.unlink()
+    folder.rmdir()
+
+
+# --- the labeller ---------------------------------------------------------------------------------
+
+@dataclass
+class DeviceLabeller:
+    """Loads the on-device model in the background and labels texts with it (any thread).
+
+    `status` is what Settings shows: "off", "loading…", "ready: <name>@<version> (… ms)", or why
+    the model cannot be used (then `label` returns None and the app uses the cloud alone).
+    """
+
+    name: str = DEFAULT_DEVICE_MODEL
+    data_dir: Path = Path(".")
+    explicit: str = ""
+    source: StorageSource | None = None
+    threads: int = 1
+    status: str = "off"
+    ref: str = ""
+    window: int = 16
+    latencies_s: list[float] = field(default_factory=list)
+    _classifier: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loading: threading.Thread | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._classifier is not None
+
+    @property
+    def failed(self) -> bool:
+        return not self.ready and self._loading is None and self.status not in ("off", "")
+
+    def start(self, on_ready: Callable[[DeviceLabeller], None] = lambda labeller: None) -> DeviceLabeller:
+        """Load in a background thread (verifying sha256 and a download can take a while)."""
+        self.status = "loading…"
+
+        def work() -> None:
+            try:
+                self.load()
+            except DeviceModelError as err:
+                self.status = f"on-device labels off: {err}"
+                log.warning("%s", self.status)
+            finally:
+                self._loading = None
+            on_ready(self)
+
+        self._loading = threading.Thread(target=work, name="device-model", daemon=True)
+        self._loading.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        thread = self._loading
+        if thread is not None:
+            thread.join(timeout)
+        return self.ready
+
+    def load(self) -> None:
+        """Find, verify and load the model; DeviceModelError says why it cannot be used."""
+        try:
+            from chat_emotion.artifact import ArtifactError, verify_artifact
+            from chat_emotion.runtime import Classifier
+        except ImportError as exc:
+            raise DeviceModelError(
+                f"this install has no on-device runtime ({exc.name} is missing): install the app with "
+                "its ondevice extra, pip install '.[app,ondevice]'. Android builds have none "
+                "(python-for-android has no ONNX Runtime or tokenizers recipe)") from exc
+        problems: list[str] = []
+        candidates = local_candidates(self.name, self.data_dir, self.explicit)
+        if self.source is not None:
+            candidates.append(None)  # download last: the local copies cost nothing
+        for folder in candidates:
+            try:
+                if folder is None:
+                    folder = self.source.download(self.name, self.data_dir / "models")
+                if not (folder / "manifest.json").is_file():
+                    raise DeviceModelError(f"{folder} holds no model artifact (no manifest.json)")
+                verify_artifact(folder)
+                classifier = Classifier.load(folder, threads=self.threads, verify=False)
+            except (ArtifactError, DeviceModelError, OSError, ValueError) as err:
+                problems.append(str(err))
+                continue
+            if classifier.manifest.name != self.name and folder != Path(self.explicit).expanduser():
+                problems.append(f"{folder} holds {classifier.manifest.ref}, not {self.name}")
+                continue
+            self._warm(classifier)
+            with self._lock:
+                self._classifier = classifier
+                self.ref = classifier.manifest.ref
+            self.status = f"ready: {self.ref} ({self.latency_ms():.1f} ms a message here)"
+            return
+        if not problems:
+            raise DeviceModelError(
+                f"no copy of {self.name!r} on this device (looked in {BUNDLED_DIR}, {REPO_STORE} and "
+                f"{self.data_dir / 'models'}) and no model bucket to fetch it from")
+        raise DeviceModelError("; ".join(problems))
+
+    def _warm(self, classifier: Any) -> None:
+        """A few runs first: the first run allocates, and `auto` needs a latency to compare."""
+        for text in ("hello", "I am so happy today, thank you all", "why would you do that to me"):
+            started = time.perf_counter()
+            classifier.predict([text], batch_size=1)
+            self._observe(time.perf_counter() - started)
+
+    def _observe(self, seconds: float) -> None:
+        self.latencies_s = [*self.latencies_s, seconds][-self.window:]
+
+    def latency_ms(self) -> float:
+        return 1000 * statistics.median(self.latencies_s) if self.latencies_s else float("nan")
+
+    def label(self, text: str) -> Emotion | None:
+        """The on-device Emotion for `text`, or None when no model is loaded."""
+        classifier = self._classifier
+        if classifier is None:
+            return None
+        started = time.perf_counter()
+        (prediction,) = classifier.predict([text], batch_size=1)
+        elapsed = time.perf_counter() - started
+        self._observe(elapsed)
+        manifest = classifier.manifest
+        return Emotion(label=prediction.label, score=prediction.score, scores=prediction.scores,
+                       labels=prediction.labels, model=manifest.name, model_version=manifest.version,
+                       latency_ms=1000 * elapsed, on_device=True)
+
+
+def auto_shows_device_label(device_ms: float, cloud_ms: float | None, online: bool) -> bool:
+    """`auto`'s rule (docs/APP.md "On the device"): label here when the cloud can't answer, or
+    when the device answers faster than the cloud's recent tap → label time. Unknown cloud time
+    (a fresh start: the first message may meet a cold instance) counts as slower."""
+    if not online or cloud_ms is None:
+        return True
+    return device_ms == device_ms and device_ms < cloud_ms  # NaN (nothing measured yet): no
+
