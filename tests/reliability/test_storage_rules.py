@@ -1,7 +1,9 @@
-"""storage.rules against firebase-tools' Storage emulator: no client reads or writes the model bucket.
+"""storage.rules against firebase-tools' Storage emulator: the model bucket's one client read.
 
-The function reads models through the Admin SDK / IAM, which rules do not govern; every client
-request (unauthenticated, or signed in as anyone) must be refused. The emulator is started with
+The function reads models through the Admin SDK / IAM, which rules do not govern. A signed-in app
+may download a published artifact for labels on the device (a name's LATEST and a version's three
+files, mobile_app/ondevice.py); every other client request (unauthenticated, listing, writing,
+other objects) must be refused. The emulator is started with
 the repository's own configuration (scripts/emulator_suite.py, the e2e tier's launcher:
 `firebase emulators:start --only storage` on free ports). Where it cannot run (no firebase-tools,
 no Java >= 21, or no cached `cloud-storage-rules-runtime` JAR: firebase-tools downloads it, and
@@ -27,6 +29,7 @@ from tests.support.servers import REPO_ROOT, unsigned_id_token
 PROJECT = "demo-emotion-rules"
 BUCKET = f"{PROJECT}.appspot.com"
 MODEL = "models/tiny/v1/model.onnx"
+SEEDED = (MODEL, "models/DEFAULT", "models/tiny/LATEST", "models/tiny/v1/notes.txt")
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,15 @@ class Case:
 
 CALLERS = [(None, "unauthenticated"), ("alice", "signed-in")]
 OPS = ["get_metadata", "download", "upload_new", "overwrite", "delete", "list"]
-CASES = [Case(f"{label}-{op}", caller, op, False) for caller, label in CALLERS for op in OPS] + [
+# Signed in, `get` of an artifact file is the one grant (it covers the download and its metadata).
+CASES = [Case(f"{label}-{op}", caller, op, caller is not None and op in ("get_metadata", "download"))
+         for caller, label in CALLERS for op in OPS] + [
     Case("signed-in-uploads-to-own-folder", "alice", "upload_new", False, name="users/alice/avatar.png"),
     Case("signed-in-reads-the-default-pointer", "alice", "download", False, name="models/DEFAULT"),
+    Case("signed-in-reads-a-latest-pointer", "alice", "download", True, name="models/tiny/LATEST"),
+    Case("unauthenticated-reads-a-latest-pointer", None, "download", False, name="models/tiny/LATEST"),
+    Case("signed-in-reads-another-file-of-a-version", "alice", "download", False,
+         name="models/tiny/v1/notes.txt"),
     # Controls: the same requests work with Admin privileges, so a refusal above is the rules'.
     Case("admin-downloads", "admin", "download", True),
     Case("admin-uploads", "admin", "upload_new", True, name="models/tiny/v2/model.onnx"),
@@ -96,7 +105,7 @@ def _upload(base: str, name: str, caller: str | None) -> int:
 
 
 def _run(base: str, case: Case) -> int:
-    for seeded in (MODEL, "models/DEFAULT"):
+    for seeded in SEEDED:
         assert _upload(base, seeded, "admin") == 200, "seeding through the admin bypass failed"
     if case.op == "get_metadata":
         return _request("GET", _object_url(base, case.name), case.caller)
@@ -123,8 +132,9 @@ def test_storage_rules(storage: str, case: Case) -> None:
         assert status in (401, 403), f"{case.id}: expected refused, got HTTP {status}"
 
 
-def test_storage_rules_file_is_the_one_deployed_and_closes_everything() -> None:
-    """Runs everywhere: firebase.json deploys storage.rules, whose only grant is `if false`."""
+def test_storage_rules_file_is_the_one_deployed_and_grants_only_signed_in_gets() -> None:
+    """Runs everywhere: firebase.json deploys storage.rules; besides `if false`, its only grants
+    are signed-in `get`s of models/ (no list, no write)."""
     config = json.loads((REPO_ROOT / "firebase.json").read_text())
     storage_config = config["storage"]
     rules_files = [s["rules"] for s in storage_config] if isinstance(storage_config, list) \
@@ -132,4 +142,8 @@ def test_storage_rules_file_is_the_one_deployed_and_closes_everything() -> None:
     assert rules_files == ["storage.rules"]
     text = re.sub(r"//[^\n]*", "", (REPO_ROOT / "storage.rules").read_text())
     assert "service firebase.storage" in text
-    assert re.findall(r"allow\s+([^;]+);", text) == ["read, write: if false"]
+    grants = [re.sub(r"\s+", " ", g) for g in re.findall(r"allow\s+([^;]+);", text)]
+    assert grants[0] == "read, write: if false"
+    assert grants[1:] == ["get: if request.auth != null",
+                          "get: if request.auth != null && file in ['manifest.json', 'model.onnx', "
+                          "'tokenizer.json']"]
