@@ -4,8 +4,9 @@ For headless runs (tests, the end-to-end tier, demos): `python -m mobile_app --s
 --screenshot PATH`. The script is plain text, one message per line; `#` starts a comment line and
 `@model NAME` picks the model for the lines after it (through the model picker, as a person would);
 `@retry` taps Retry under the newest message that offers one and waits for what it sends;
-`@device-label` makes a provisional on-device label enough for the lines after it (hybrid, auto or
-offline: the screenshot then shows the chip marked "on device").
+`@device-label` waits for the on-device model to load, then makes a provisional on-device label
+enough for the lines after it (hybrid, auto or offline: the screenshot then shows the chip marked
+"on device").
 Each message prints as one JSON line on stdout once it is final (or timed out):
 `{"id", "text", "model", "state", "label", "score", "labels", "served_by", "error_code", "error"}`
 (`state` "invalid" when the app refused it on the device, with the reason it showed); at the end
@@ -100,6 +101,7 @@ class ScriptDriver:
         self._pressed_sign_in = False
         self._settle_frames = 0
         self.device_label_enough = False
+        self._model_deadline: float | None = None
 
     def start(self) -> None:
         Clock.schedule_interval(self._tick, 0.1)
@@ -129,6 +131,8 @@ class ScriptDriver:
             return True
         if self._waiting is not None:
             return self._check_waiting()
+        if self._model_deadline is not None:
+            return self._check_model()
         if self.steps:
             self._run(self.steps.pop(0))
             return True
@@ -141,6 +145,7 @@ class ScriptDriver:
             return
         if step.kind == "device-label":
             self.device_label_enough = True
+            self._model_deadline = time.monotonic() + self.timeout_s
             return
         if step.kind == "retry":
             self._retry(chat)
@@ -164,6 +169,19 @@ class ScriptDriver:
             entry.text = ""
             return
         self._waiting = (mid, step.value, self.app.model, time.monotonic() + self.timeout_s)
+
+    def _check_model(self) -> bool:
+        """After `@device-label`: the next message is typed once the on-device model has loaded."""
+        assert self._model_deadline is not None
+        labeller = self.app.labeller
+        if labeller is not None and labeller.ready:
+            self._model_deadline = None
+        elif labeller is None or labeller.failed or time.monotonic() > self._model_deadline:
+            self._emit({"error": "@device-label: no on-device model "
+                        f"({labeller.status if labeller else 'this labels mode uses none'})"})
+            self.ok = False
+            self._model_deadline = None
+        return True
 
     def _retry(self, chat: Widget) -> None:
         """Tap Retry under the newest message that offers it; wait for what that sends."""

@@ -72,10 +72,13 @@ def _store_version(store: Path, name: str) -> Path | None:
 
 
 def local_candidates(name: str, data_dir: Path, explicit: str = "") -> list[Path]:
-    """Folders that may hold the artifact, most specific first (the first that verifies wins)."""
-    found: list[Path] = []
+    """Folders that may hold the artifact, most specific first (the first that verifies wins).
+
+    A folder the person named (`--device-model`) is the only candidate: when it is broken they are
+    told so, rather than given some other copy without a word."""
     if explicit:
-        found.append(Path(explicit).expanduser())
+        return [Path(explicit).expanduser()]
+    found: list[Path] = []
     if (BUNDLED_DIR / name / "manifest.json").is_file():
         found.append(BUNDLED_DIR / name)
     for store in (REPO_STORE, data_dir / "models"):
@@ -206,7 +209,7 @@ class DeviceLabeller:
                 "(python-for-android has no ONNX Runtime or tokenizers recipe)") from exc
         problems: list[str] = []
         candidates = local_candidates(self.name, self.data_dir, self.explicit)
-        if self.source is not None:
+        if self.source is not None and not self.explicit:
             candidates.append(None)  # download last: the local copies cost nothing
         for folder in candidates:
             try:
@@ -219,7 +222,7 @@ class DeviceLabeller:
             except (ArtifactError, DeviceModelError, OSError, ValueError) as err:
                 problems.append(str(err))
                 continue
-            if classifier.manifest.name != self.name and folder != Path(self.explicit).expanduser():
+            if classifier.manifest.name != self.name and not self.explicit:
                 problems.append(f"{folder} holds {classifier.manifest.ref}, not {self.name}")
                 continue
             self._warm(classifier)

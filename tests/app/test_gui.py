@@ -79,14 +79,14 @@ def _map(**fields: object) -> dict:
 
 
 def run_app(emulator: FirestoreEmulator, data_dir: Path, script: str, size: str, shot: Path,
-            tmp_path: Path) -> tuple[int, list[dict], str]:
+            tmp_path: Path, *extra: str) -> tuple[int, list[dict], str]:
     script_file = tmp_path / f"script-{size}.txt"
     script_file.write_text(script, encoding="utf-8")
     env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_LOG_MODE": "PYTHON", "KIVY_HOME": str(tmp_path / "kivy")}
     proc = subprocess.run(
         [sys.executable, "-m", "mobile_app", "--emulator", emulator.host, "--project", emulator.project,
          "--unsigned-uid", "alice", "--data-dir", str(data_dir), "--size", size,
-         "--script", str(script_file), "--screenshot", str(shot), "--timeout", "30"],
+         "--script", str(script_file), "--screenshot", str(shot), "--timeout", "30", *extra],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return proc.returncode, records, proc.stderr
@@ -154,6 +154,34 @@ def test_chat_in_a_real_window_portrait_then_landscape_after_a_restart(firestore
     status, body = firestore.request("GET", f"{firestore.documents_url}/users/alice/messages",
                                      headers=firestore.admin_headers)
     assert len(body["documents"]) == 5
+
+
+def test_a_provisional_on_device_label_in_the_window_then_device_mode(firestore, tmp_path):
+    """Hybrid with no function answering: the chip shows the device's label, marked as such, while
+    the message waits for the cloud; device mode labels for good and sends nothing."""
+    from mobile_app.presentation import emotion_colour
+
+    hybrid_shot = ARTIFACTS / "provisional-label-480x800.png"
+    rc, records, stderr = run_app(firestore, tmp_path / "device", (
+        "@device-label\n"
+        "I am so happy, we won the final!\n"), "480x800", hybrid_shot, tmp_path, "--labels", "hybrid")
+    print(f"screenshot: {hybrid_shot}")
+    assert rc == 0, stderr[-3000:]
+    (said,) = [r for r in records if "text" in r]
+    assert said["on_device"] and said["served_by"] == "distilbert" and said["label"] == "joy", said
+    assert said["state"] in ("queued", "sent")  # still the cloud's to answer
+    rgb = tuple(round(255 * c) for c in emotion_colour("joy")[:3])
+    assert colour_share(hybrid_shot, rgb) > 0.001  # the chip is drawn, not only stored
+    status, body = firestore.request("GET", f"{firestore.documents_url}/users/alice/messages",
+                                     headers=firestore.admin_headers)
+    assert [d["fields"]["text"]["stringValue"] for d in body.get("documents", [])] == [said["text"]]
+
+    script = "@device-label\nI feel so lonely and heartbroken since you left\n"
+    rc, records, stderr = run_app(firestore, tmp_path / "private", script, "480x800",
+                                  ARTIFACTS / "device-mode-480x800.png", tmp_path, "--labels", "device")
+    assert rc == 0, stderr[-3000:]
+    (said,) = [r for r in records if "text" in r]
+    assert (said["state"], said["on_device"], said["label"]) == ("local", True, "sadness"), said
 
 
 def test_sign_in_screen_through_auth_rest_then_chat(firestore, tmp_path):
