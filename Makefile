@@ -1,10 +1,11 @@
 # One entry point for a fresh machine. `make help` lists the targets.
 PY      ?= python3
 VENV    ?= .venv
+DEVICE_MODEL ?= distilbert
 BIN     := $(VENV)/bin
 PYTEST  := $(BIN)/python -m pytest
 
-.PHONY: help setup setup-run setup-e2e test test-fast lint run stop models clean
+.PHONY: help setup setup-run setup-e2e test test-fast lint run stop models device-model clean
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -41,6 +42,9 @@ stop:  ## Stop what `make run` started
 
 models: setup  ## Rebuild every shipped model from the data into runs/rebuilt-store (hours on 2 cores)
 	$(BIN)/python scripts/rebuild_models.py $(MODELS_ARGS)
+
+device-model: setup-run  ## Bundle the on-device model with the app (DEVICE_MODEL=distilbert; docs/APP.md)
+	$(BIN)/python -m mobile_app.ondevice $(DEVICE_MODEL)
 
 clean:  ## Remove the virtual environment and caches
 	rm -rf $(VENV) functions/venv .pytest_cache .ruff_cache

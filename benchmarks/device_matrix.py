@@ -42,6 +42,7 @@ from common import REPO_ROOT, child_env, make_parser, percentile
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "functions"))
 
+SHARED_VAL = REPO_ROOT.parent / "shared" / "data" / "emotion" / "val.txt"
 DEFAULT_MODELS = ("bert", "distilbert", "roberta", "electra", "mobilebert", "minilm-l2", "minilm")
 DEFAULT_PROFILES = "this-core=1,phone-core=1.5,pi4=4,pi3=10"
 DEFAULT_NETWORKS = "20:0,80:0,80:0.02,300:0,300:0.05"
@@ -63,8 +64,9 @@ TEXTS = [
 # --- the device side ------------------------------------------------------------------------------
 
 
-def device_child(folder: Path, messages: int) -> dict:
-    """Runs in its own process: load and label as the app does; print one JSON line."""
+def device_child(folder: Path, messages: int, agreement: Path | None) -> dict:
+    """Runs in its own process: load and label as the app does; print one JSON line (with the
+    labels of `agreement`'s texts, when given, for the parent to compare with the cloud's model)."""
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     from chat_emotion.runtime import Classifier
 
@@ -90,7 +92,14 @@ def device_child(folder: Path, messages: int) -> dict:
         "peak_mb": peak / 1024,
         "model_mb": (peak - rss_imported) / 1024,
         "runtime_mb": (rss_imported - rss_before) / 1024,
+        "labels": [p.label for p in classifier.predict(agreement_texts(agreement))] if agreement else [],
     }
+
+
+def agreement_texts(path: Path) -> list[str]:
+    """The texts of a `text;label` file (the emotion data's layout)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.rpartition(";")[0] or line for line in lines if line.strip()]
 
 
 def artifact(store: Path, name: str) -> tuple[Path, dict]:
@@ -99,10 +108,11 @@ def artifact(store: Path, name: str) -> tuple[Path, dict]:
     return folder, json.loads((folder / "manifest.json").read_text())
 
 
-def measure_device(store: Path, name: str, messages: int) -> dict:
+def measure_device(store: Path, name: str, messages: int, agreement: Path | None) -> dict:
     folder, manifest = artifact(store, name)
+    extra = ["--agreement", str(agreement)] if agreement else []
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(folder), "--messages", str(messages)],
+        [sys.executable, __file__, "--child", str(folder), "--messages", str(messages), *extra],
         env=child_env(),
         capture_output=True,
         text=True,
@@ -287,14 +297,14 @@ def report(
     lines = [
         "### The device side (1 thread, this machine × the profile's factor: a simulation)",
         "",
-        "| model | val acc | macro-F1 | artifact MB | load s | peak RSS MB (+model) | CPU ms/msg | "
-        + " | ".join(f"{p} p50 ms" for p, _ in profiles)
-        + " |",
-        "|---" * (7 + len(profiles)) + "|",
+        "| model | val acc | macro-F1 | same label as the cloud's | artifact MB | load s "
+        "| peak RSS MB (+model) | CPU ms/msg | " + " | ".join(f"{p} p50 ms" for p, _ in profiles) + " |",
+        "|---" * (8 + len(profiles)) + "|",
     ]
     for r in device:
         lines.append(
-            f"| {r['ref']} | {r['accuracy']:.4f} | {r['macro_f1']:.3f} | {r['artifact_mb']:.1f} | "
+            f"| {r['ref']} | {r['accuracy']:.4f} | {r['macro_f1']:.3f} | {_share(r.get('agreement'))} | "
+            f"{r['artifact_mb']:.1f} | "
             f"{r['load_s']:.2f} | {r['peak_mb']:.0f} (+{r['model_mb']:.0f}) | {r['cpu_ms']:.2f} | "
             + " | ".join(f"{r['p50_ms'] * f:.1f}" for _, f in profiles)
             + " |"
@@ -319,7 +329,8 @@ def report(
             )
         lines += [
             "",
-            "### What `auto` shows first (device label when faster than the cloud's p50)",
+            "### What `auto` shows first (mobile_app/ondevice.py: the device's label when the device is "
+            "sooner than the cloud's p50 and that is over 100 ms)",
             "",
             "| model @ profile | " + " | ".join(f"+{c['rtt_ms']:g} ms/{c['loss']:g}" for c in cloud) + " |",
             "|---" * (1 + len(cloud)) + "|",
@@ -332,6 +343,10 @@ def report(
                 ]
                 lines.append(f"| {r['name']} @ {profile} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
 
 
 def plot(
@@ -416,20 +431,34 @@ def main() -> None:
     parser.add_argument("--no-cloud", action="store_true", help="the device side only (no emulators needed)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--plot", type=Path, help="draw time to label vs accuracy into this PNG")
+    parser.add_argument(
+        "--agreement",
+        type=Path,
+        default=SHARED_VAL if SHARED_VAL.is_file() else None,
+        help="text;label file: how often each device model gives the cloud default's label "
+        f"(default {SHARED_VAL} when present; without it the column is empty)",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(device_child(args.child, args.messages)))
+        print(json.dumps(device_child(args.child, args.messages, args.agreement)))
         return
     profiles = parse_pairs(args.profiles, str)
     networks = parse_pairs(args.networks, float)
-    device = []
-    for name in args.models:
-        device.append(measure_device(args.store, name, args.messages))
-        print(f"  device {name}: p50 {device[-1]['p50_ms']:.2f} ms", file=sys.stderr)
-    runtime_mb, _ = install_closure_mb(RUNTIME_DISTRIBUTIONS)
     default_model = (args.store / "DEFAULT").read_text().strip()
     _, default_manifest = artifact(args.store, default_model)
+    device = []
+    for name in args.models:
+        device.append(measure_device(args.store, name, args.messages, args.agreement))
+        print(f"  device {name}: p50 {device[-1]['p50_ms']:.2f} ms", file=sys.stderr)
+    if args.agreement:
+        cloud_labels = next((r["labels"] for r in device if r["name"] == default_model), None)
+        if cloud_labels is None:
+            cloud_labels = measure_device(args.store, default_model, 1, args.agreement)["labels"]
+        for r in device:
+            labels = r.pop("labels")
+            r["agreement"] = sum(a == b for a, b in zip(labels, cloud_labels, strict=True)) / len(labels)
+    runtime_mb, _ = install_closure_mb(RUNTIME_DISTRIBUTIONS)
     cloud = [] if args.no_cloud else measure_cloud(args.store, networks, args.cloud_messages, args.timeout)
     cloud_ref = f"{default_model}@{default_manifest['version']}"
     print(report(device, profiles, cloud, runtime_mb, default_model, cloud_ref))

@@ -63,6 +63,7 @@ class NetProxy:
 
         def run() -> None:
             self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
             server = self._loop.run_until_complete(
                 asyncio.start_server(self._serve, "127.0.0.1", self.listen_port))
             self.port = server.sockets[0].getsockname()[1]
@@ -70,6 +71,11 @@ class NetProxy:
             started.set()
             self._loop.run_forever()
             server.close()
+            pending = asyncio.all_tasks(self._loop)  # connections still open: end them quietly
+            for task in pending:
+                task.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.run_until_complete(server.wait_closed())
             self._loop.close()
 
@@ -103,8 +109,9 @@ class NetProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
-        await asyncio.gather(self._pipe(reader, up_writer, upstream=True),
-                             self._pipe(up_reader, writer, upstream=False), return_exceptions=True)
+        with contextlib.suppress(asyncio.CancelledError):  # stop(): ends as a normal close
+            await asyncio.gather(self._pipe(reader, up_writer, upstream=True),
+                                 self._pipe(up_reader, writer, upstream=False), return_exceptions=True)
         for w in (writer, up_writer):
             self._writers.discard(w)
             w.transport.abort()

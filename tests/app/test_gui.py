@@ -159,6 +159,7 @@ def test_chat_in_a_real_window_portrait_then_landscape_after_a_restart(firestore
 def test_a_provisional_on_device_label_in_the_window_then_device_mode(firestore, tmp_path):
     """Hybrid with no function answering: the chip shows the device's label, marked as such, while
     the message waits for the cloud; device mode labels for good and sends nothing."""
+    from mobile_app.ondevice import DEFAULT_DEVICE_MODEL
     from mobile_app.presentation import emotion_colour
 
     hybrid_shot = ARTIFACTS / "provisional-label-480x800.png"
@@ -168,7 +169,7 @@ def test_a_provisional_on_device_label_in_the_window_then_device_mode(firestore,
     print(f"screenshot: {hybrid_shot}")
     assert rc == 0, stderr[-3000:]
     (said,) = [r for r in records if "text" in r]
-    assert said["on_device"] and said["served_by"] == "distilbert" and said["label"] == "joy", said
+    assert said["on_device"] and said["served_by"] == DEFAULT_DEVICE_MODEL and said["label"] == "joy", said
     assert said["state"] in ("queued", "sent")  # still the cloud's to answer
     rgb = tuple(round(255 * c) for c in emotion_colour("joy")[:3])
     assert colour_share(hybrid_shot, rgb) > 0.001  # the chip is drawn, not only stored

@@ -25,7 +25,9 @@ from mobile_app.ondevice import (
     DeviceModelError,
     StorageSource,
     auto_shows_device_label,
+    local_candidates,
 )
+from mobile_app.ondevice import main as ondevice_main
 from mobile_app.presentation import ON_DEVICE, describe
 from mobile_app.store import MessageStore
 from mobile_app.sync import SyncEngine
@@ -72,6 +74,27 @@ def test_a_corrupt_model_is_refused_with_its_reason(tmp_path):
     assert not labeller.wait(30)
     assert labeller.failed and "sha256 of model.onnx" in labeller.status
     assert labeller.label("anything") is None
+
+
+def test_a_named_folder_that_is_broken_is_reported_not_swapped_for_another_copy(tmp_path):
+    folder = store_copy(tmp_path)
+    (folder / "tokenizer.json").write_text("{}")
+    assert local_candidates(MODEL, tmp_path, str(folder)) == [folder]  # the store's copy is not tried
+    labeller = DeviceLabeller(name=MODEL, explicit=str(folder), data_dir=tmp_path).start()
+    assert not labeller.wait(30) and "sha256 of tokenizer.json" in labeller.status
+
+
+def test_bundling_copies_the_latest_artifact_verified(tmp_path, capsys):
+    assert ondevice_main([MODEL, "--dest", str(tmp_path / "bundle")]) == 0
+    folder = tmp_path / "bundle" / MODEL
+    assert "sha256 verified" in capsys.readouterr().out
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "model.onnx", "tokenizer.json"]
+    labeller = DeviceLabeller(name=MODEL, explicit=str(folder), data_dir=tmp_path)
+    labeller.load()
+    assert labeller.label("what a wonderful day").on_device
+    with pytest.raises(SystemExit) as exit_info:
+        ondevice_main(["no-such-model", "--dest", str(tmp_path / "bundle")])
+    assert exit_info.value.code == 1 and "has no model 'no-such-model'" in capsys.readouterr().err
 
 
 def test_a_missing_model_says_where_it_looked(tmp_path):
@@ -160,6 +183,7 @@ def test_auto_labels_on_the_device_when_it_is_faster_or_the_cloud_is_away():
     assert not auto_shows_device_label(400.0, 250.0, online=True)  # a slow device waits for the cloud
     assert auto_shows_device_label(400.0, 250.0, online=False)     # offline, the device is all there is
     assert not auto_shows_device_label(float("nan"), 250.0, online=True)
+    assert not auto_shows_device_label(1.0, 80.0, online=True)  # the cloud feels instant: no flicker
 
 
 class StorageStandIn:
