@@ -292,7 +292,7 @@ def report(
     default_model: str,
     cloud_ref: str,
 ) -> str:
-    from mobile_app.ondevice import auto_shows_device_label
+    from mobile_app.ondevice import INSTANT_MS, auto_shows_device_label
 
     lines = [
         "### The device side (1 thread, this machine × the profile's factor: a simulation)",
@@ -327,21 +327,22 @@ def report(
                 f"| {c['rtt_ms']:g} ms | {c['loss']:g} | {c['p50_ms']:.0f} | {c['p95_ms']:.0f} | "
                 f"{c['reads']:.2f} | {c['cpu_ms']:.2f} |"
             )
+        cloud_first = [
+            f"{r['name']} @ {profile} on +{c['rtt_ms']:g} ms/{c['loss']:g}"
+            for r in device
+            for profile, factor in profiles
+            for c in cloud
+            if not auto_shows_device_label(r["p50_ms"] * factor, c["p50_ms"], True)
+        ]
+        cells = len(device) * len(profiles) * len(cloud)
         lines += [
             "",
-            "### What `auto` shows first (mobile_app/ondevice.py: the device's label when the device is "
-            "sooner than the cloud's p50 and that is over 100 ms)",
-            "",
-            "| model @ profile | " + " | ".join(f"+{c['rtt_ms']:g} ms/{c['loss']:g}" for c in cloud) + " |",
-            "|---" * (1 + len(cloud)) + "|",
+            "`auto` (mobile_app/ondevice.py: the device's label first when the device is sooner than the "
+            f"cloud's p50 and that is over {INSTANT_MS:g} ms) shows the device's label first in "
+            f"{cells - len(cloud_first)} of {cells} cells (model × profile × link)"
+            + (f"; the cloud's in: {', '.join(cloud_first)}" if cloud_first else "")
+            + ".",
         ]
-        for r in device:
-            for profile, factor in profiles:
-                cells = [
-                    "device" if auto_shows_device_label(r["p50_ms"] * factor, c["p50_ms"], True) else "cloud"
-                    for c in cloud
-                ]
-                lines.append(f"| {r['name']} @ {profile} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -379,12 +380,12 @@ def plot(
         ax.scatter(
             xs, [cloud_accuracy] * len(xs), marker="*", s=120, color="black", label="cloud (default model)"
         )
-        for c in cloud:
+        for index, c in enumerate(cloud):
             ax.annotate(
-                f"+{c['rtt_ms']:g}/{c['loss']:g}",
+                f"+{c['rtt_ms']:g} ms/{c['loss']:g}",
                 (c["p50_ms"], cloud_accuracy),
                 fontsize=7,
-                xytext=(0, -12),
+                xytext=(0, -12 if index % 2 == 0 else 8),
                 textcoords="offset points",
                 ha="center",
             )
