@@ -1,7 +1,7 @@
 # One entry point for a fresh machine. `make help` lists the targets.
 PY      ?= python3
 VENV    ?= .venv
-DEVICE_MODEL ?= distilbert
+DEVICE_MODEL ?= minilm-l2
 BIN     := $(VENV)/bin
 PYTEST  := $(BIN)/python -m pytest
 
@@ -43,7 +43,7 @@ stop:  ## Stop what `make run` started
 models: setup  ## Rebuild every shipped model from the data into runs/rebuilt-store (hours on 2 cores)
 	$(BIN)/python scripts/rebuild_models.py $(MODELS_ARGS)
 
-device-model: setup-run  ## Bundle the on-device model with the app (DEVICE_MODEL=distilbert; docs/APP.md)
+device-model: setup-run  ## Bundle the on-device model with the app (DEVICE_MODEL=minilm-l2; docs/APP.md)
 	$(BIN)/python -m mobile_app.ondevice $(DEVICE_MODEL)
 
 clean:  ## Remove the virtual environment and caches
