@@ -180,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", type=Path, default=BUNDLED_DIR,
                         help=f"where to put it (default {BUNDLED_DIR})")
     args = parser.parse_args(argv)
+    from chat_emotion.artifact import ArtifactError
+
     try:
         folder = bundle(args.name, args.store, args.dest)
-    except Exception as err:  # ArtifactError or DeviceModelError: say why, no traceback
+    except (ArtifactError, DeviceModelError, OSError) as err:  # say why, no traceback
         parser.exit(1, f"error: {err}\n")
     size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
     print(f"bundled {args.name} ({size:.1f} MB, sha256 verified) in {folder}")
