@@ -289,7 +289,6 @@ def report(
     profiles: list[tuple[str, float]],
     cloud: list[dict],
     runtime_mb: float,
-    default_model: str,
     cloud_ref: str,
 ) -> str:
     from mobile_app.ondevice import INSTANT_MS, auto_shows_device_label
@@ -462,7 +461,7 @@ def main() -> None:
     runtime_mb, _ = install_closure_mb(RUNTIME_DISTRIBUTIONS)
     cloud = [] if args.no_cloud else measure_cloud(args.store, networks, args.cloud_messages, args.timeout)
     cloud_ref = f"{default_model}@{default_manifest['version']}"
-    print(report(device, profiles, cloud, runtime_mb, default_model, cloud_ref))
+    print(report(device, profiles, cloud, runtime_mb, cloud_ref))
     if args.json:
         args.json.write_text(
             json.dumps(
