@@ -102,10 +102,14 @@ def agreement_texts(path: Path) -> list[str]:
     return [line.rpartition(";")[0] or line for line in lines if line.strip()]
 
 
-def artifact(store: Path, name: str) -> tuple[Path, dict]:
-    version = (store / name / "LATEST").read_text().strip()
-    folder = store / name / version
-    return folder, json.loads((folder / "manifest.json").read_text())
+def artifact(store: Path, name: str):
+    """(folder, manifest) of what `name` serves in `store` ("default" too), sha256-verified."""
+    from chat_emotion.artifact import verify_artifact
+    from chat_emotion.store import LocalStore
+
+    local = LocalStore(store)
+    folder = local.fetch(*local.resolve(name))
+    return folder, verify_artifact(folder)
 
 
 def measure_device(store: Path, name: str, messages: int, agreement: Path | None) -> dict:
@@ -122,12 +126,11 @@ def measure_device(store: Path, name: str, messages: int, agreement: Path | None
     if proc.returncode != 0:
         raise SystemExit(f"{name}: the device run failed\n{proc.stderr[-2000:]}")
     row = json.loads(proc.stdout.strip().splitlines()[-1])
-    evaluation = manifest.get("evaluation", {})
     row.update(
         name=name,
-        ref=f"{name}@{manifest['version']}",
-        accuracy=evaluation.get("accuracy"),
-        macro_f1=evaluation.get("macro_f1"),
+        ref=manifest.ref,
+        accuracy=manifest.evaluation.get("accuracy"),
+        macro_f1=manifest.evaluation.get("macro_f1"),
         artifact_mb=sum(
             (folder / f).stat().st_size for f in ("model.onnx", "tokenizer.json", "manifest.json")
         )
@@ -136,8 +139,10 @@ def measure_device(store: Path, name: str, messages: int, agreement: Path | None
     return row
 
 
-def install_closure_mb(roots: tuple[str, ...]) -> tuple[float, list[str]]:
-    """Bytes on disk of what `pip install` brings for `roots` (their installed requirement closure)."""
+def install_closure_mb(roots: tuple[str, ...]) -> float:
+    """MB on disk of what `pip install` brings for `roots` (their installed requirement closure)."""
+    from packaging.requirements import Requirement
+
     seen: dict[str, int] = {}
     todo = list(roots)
     while todo:
@@ -149,20 +154,11 @@ def install_closure_mb(roots: tuple[str, ...]) -> tuple[float, list[str]]:
         except metadata.PackageNotFoundError:
             continue
         seen[name] = sum(f.locate().stat().st_size for f in dist.files or [] if f.locate().is_file())
-        for requirement in dist.requires or []:
-            if "extra ==" in requirement:
-                continue
-            todo.append(
-                requirement.split(";")[0]
-                .split("[")[0]
-                .split("<")[0]
-                .split(">")[0]
-                .split("=")[0]
-                .split("!")[0]
-                .split("~")[0]
-                .strip()
-            )
-    return sum(seen.values()) / 1e6, sorted(seen)
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return sum(seen.values()) / 1e6
 
 
 # --- the cloud side -------------------------------------------------------------------------------
@@ -172,14 +168,9 @@ def measure_cloud(
     store: Path, networks: list[tuple[float, float]], messages: int, timeout: float
 ) -> list[dict]:
     import psutil
-    from tap_to_chip import Side
+    from tap_to_chip import make_side, tap
 
-    from mobile_app.auth import FirebaseAuth
-    from mobile_app.config import EMULATOR_API_KEY
-    from mobile_app.firestore_rest import FirestoreClient
-    from mobile_app.messages import State
-    from mobile_app.store import MessageStore
-    from mobile_app.sync import SyncEngine
+    from mobile_app.sync import PollSchedule
     from scripts.emulator_suite import EmulatorSuite, why_no_suite
     from scripts.net_proxy import NetProxy
 
@@ -198,36 +189,16 @@ def measure_cloud(
     with tempfile.TemporaryDirectory() as tmp, suite:
         if not suite.function_loaded():
             suite.wait_for_line("classify_message]: firestore function initialized", timeout=60)
-        auth = FirebaseAuth(
-            EMULATOR_API_KEY,
-            f"{suite.auth_url}/identitytoolkit.googleapis.com",
-            f"{suite.auth_url}/securetoken.googleapis.com",
-            Path(tmp) / "session.json",
-        )
-        auth.sign_in_anonymously()
-        warm = SyncEngine(
-            MessageStore.for_user(Path(tmp) / "warm", auth.uid),
-            FirestoreClient(suite.firestore_url, suite.project, auth),
-            sync_history=False,
-        ).start()
-        first = warm.send("a first message wakes the function up", "default")  # the cold start, not measured
-        deadline = time.monotonic() + 120
-        while warm.store.get(first.id).state is not State.COMPLETED:
-            if time.monotonic() > deadline:
-                raise SystemExit("the function never answered")
-            time.sleep(0.05)
-        warm.stop()
+        warm = make_side("warm", suite, Path(tmp), PollSchedule())
+        try:
+            tap(warm, "a first message wakes the function up", 120)  # the cold start, not measured
+        finally:
+            warm.engine.stop()
         for index, (rtt_ms, loss) in enumerate(networks):
             with NetProxy(
                 suite.firestore_url.removeprefix("http://"), rtt_ms=rtt_ms, loss=loss, seed=index
             ) as link:
-                side = Side(f"net{index}", None)  # type: ignore[arg-type]
-                side.engine = SyncEngine(
-                    MessageStore.for_user(Path(tmp) / side.name, auth.uid),
-                    FirestoreClient(f"http://{link.address}", suite.project, auth),
-                    on_change=side.on_change,
-                    sync_history=False,
-                ).start()
+                side = make_side(f"net{index}", suite, Path(tmp), PollSchedule(), f"http://{link.address}")
                 try:
                     taps, reads, cpu = cloud_taps(side, me, messages, timeout)
                 finally:
@@ -445,8 +416,8 @@ def main() -> None:
         return
     profiles = parse_pairs(args.profiles, str)
     networks = parse_pairs(args.networks, float)
-    default_model = (args.store / "DEFAULT").read_text().strip()
-    _, default_manifest = artifact(args.store, default_model)
+    _, default_manifest = artifact(args.store, "default")
+    default_model = default_manifest.name
     device = []
     for name in args.models:
         device.append(measure_device(args.store, name, args.messages, args.agreement))
@@ -458,9 +429,9 @@ def main() -> None:
         for r in device:
             labels = r.pop("labels")
             r["agreement"] = sum(a == b for a, b in zip(labels, cloud_labels, strict=True)) / len(labels)
-    runtime_mb, _ = install_closure_mb(RUNTIME_DISTRIBUTIONS)
+    runtime_mb = install_closure_mb(RUNTIME_DISTRIBUTIONS)
     cloud = [] if args.no_cloud else measure_cloud(args.store, networks, args.cloud_messages, args.timeout)
-    cloud_ref = f"{default_model}@{default_manifest['version']}"
+    cloud_ref = default_manifest.ref
     print(report(device, profiles, cloud, runtime_mb, cloud_ref))
     if args.json:
         args.json.write_text(
@@ -477,7 +448,7 @@ def main() -> None:
             + "\n"
         )
     if args.plot:
-        plot(device, profiles, cloud, default_manifest.get("evaluation", {}).get("accuracy"), args.plot)
+        plot(device, profiles, cloud, default_manifest.evaluation.get("accuracy"), args.plot)
         print(f"\nplot: {args.plot}")
 
 

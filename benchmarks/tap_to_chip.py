@@ -74,11 +74,13 @@ class Side:
                 self.event.set()
 
 
-def make_side(name: str, suite: EmulatorSuite, folder: Path, schedule: PollSchedule) -> Side:
+def make_side(name: str, suite: EmulatorSuite, folder: Path, schedule: PollSchedule,
+              firestore_url: str | None = None) -> Side:
+    """A signed-in user's engine; `firestore_url` reaches Firestore another way (a proxy)."""
     auth = FirebaseAuth(EMULATOR_API_KEY, f"{suite.auth_url}/identitytoolkit.googleapis.com",
                         f"{suite.auth_url}/securetoken.googleapis.com", folder / f"session-{name}.json")
     auth.sign_in_anonymously()
-    client = FirestoreClient(suite.firestore_url, suite.project, auth)
+    client = FirestoreClient(firestore_url or suite.firestore_url, suite.project, auth)
     store = MessageStore.for_user(folder / name, auth.uid)
     side = Side(name, None)  # type: ignore[arg-type]
     side.engine = SyncEngine(store, client, on_change=side.on_change, sync_history=False, schedule=schedule)
