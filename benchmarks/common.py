@@ -109,6 +109,18 @@ def child_service(
     return service, repository
 
 
+def artifact(store: Path, name: str) -> tuple[Path, Any]:
+    """(folder, manifest) of what `name` serves in `store` ("default" too), sha256-verified."""
+    if str(REPO_ROOT / "functions") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "functions"))
+    from chat_emotion.artifact import verify_artifact
+    from chat_emotion.store import LocalStore
+
+    local = LocalStore(store)
+    folder = local.fetch(*local.resolve(name))
+    return folder, verify_artifact(folder)
+
+
 def timed_message(service: Any, repository: Any, text: str, i: int) -> float:
     """Create message m{i} with `text` and run handler.process() on it; its milliseconds."""
     from chat_emotion import handler

@@ -37,7 +37,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from common import REPO_ROOT, child_env, make_parser, percentile
+from common import REPO_ROOT, artifact, child_env, make_parser, percentile
 
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "functions"))
@@ -100,16 +100,6 @@ def agreement_texts(path: Path) -> list[str]:
     """The texts of a `text;label` file (the emotion data's layout)."""
     lines = path.read_text(encoding="utf-8").splitlines()
     return [line.rpartition(";")[0] or line for line in lines if line.strip()]
-
-
-def artifact(store: Path, name: str):
-    """(folder, manifest) of what `name` serves in `store` ("default" too), sha256-verified."""
-    from chat_emotion.artifact import verify_artifact
-    from chat_emotion.store import LocalStore
-
-    local = LocalStore(store)
-    folder = local.fetch(*local.resolve(name))
-    return folder, verify_artifact(folder)
 
 
 def measure_device(store: Path, name: str, messages: int, agreement: Path | None) -> dict:

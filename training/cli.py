@@ -1,4 +1,4 @@
-"""`emotion-train` / `python -m training`: train, distill, export, evaluate, benchmark, publish.
+"""`emotion-train` / `python -m training`: train, distill, export, evaluate, benchmark, unfuse, publish.
 
 Heavy libraries are imported inside each command so `--help` answers at once. Settings that a CI
 job or a shell profile would rather set once have an environment twin, named in each `--help`.
@@ -256,6 +256,18 @@ def cmd_thresholds(args: argparse.Namespace) -> None:
           "into the manifest")
 
 
+def cmd_unfuse(args: argparse.Namespace) -> None:
+    from training.unfuse import unfuse
+
+    manifest = unfuse(args.artifact, args.output, version=args.version, eval_data=args.eval_data,
+                      threads=args.threads or 1, command=_command_line())
+    ev = manifest.evaluation
+    print(
+        f"wrote {args.output}: {manifest.ref}"
+        + (f", accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f}" if "accuracy" in ev else "")
+    )
+
+
 def cmd_publish(args: argparse.Namespace) -> None:
     from training.publish import publish
 
@@ -448,6 +460,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     p.add_argument("--max-samples", type=int, default=2000, help="texts scored for accuracy")
     p.add_argument("--latency-samples", type=int, default=200, help="batch-1 calls timed for p50/p95")
+
+    p = command(
+        "unfuse",
+        cmd_unfuse,
+        "rewrite an older artifact's SkipLayerNormalization (a faster graph, same weights)",
+        "Write a new version of an exported artifact with each fused SkipLayerNormalization node "
+        "rewritten as Add + LayerNormalization, as export writes them since 2026-12-04 (ONNX Runtime "
+        "1.32's CPU kernel for the fused node is ~3x slower; docs/PERFORMANCE.md). No torch checkpoint "
+        "needed. The rewritten model is checked through the function's runtime against the source "
+        "artifact, one text per call (export's drift defaults), and with --eval-data its accuracy and "
+        "macro-F1 must be at least the source's on that data's validation split; otherwise nothing "
+        "is written. Example: emotion-train unfuse models/store/minilm-l2/2026-11-25 -o "
+        "runs/export/minilm-l2-unfused --version 2026-12-04 --eval-data ../shared/data/emotion",
+    )
+    p.add_argument("artifact", help="artifact folder (e.g. models/store/NAME/VERSION)")
+    p.add_argument("--output", "-o", required=True, help="artifact folder to write (new or empty)")
+    p.add_argument("--version", help="the new version (default: UTC date and time), not the source's")
+    p.add_argument("--eval-data", help="data whose validation split gates and is recorded in the manifest")
+    p.add_argument("--threads", type=int, default=_threads_default(), help="env EMOTION_THREADS")
 
     p = command(
         "publish",

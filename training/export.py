@@ -153,14 +153,23 @@ def export_onnx(model, tokenizer, path: Path, opset: int) -> list[str]:
 
 def fuse(source: Path, target: Path, config) -> dict[str, int]:
     """ONNX Runtime's transformer optimizer (attention, LayerNorm, GELU, embedding fusion); the fused
-    operator counts, empty when nothing applied."""
+    operator counts, empty when nothing applied.
+
+    Residual + LayerNorm stays two operators (Add, LayerNormalization): ONNX Runtime 1.32's CPU
+    SkipLayerNormalization kernel takes ~3x as long as the pair at batch 1 (48 vs 15 us for 20 tokens
+    × 384; a whole 2-layer MiniLM run 12 % slower), measured in docs/PERFORMANCE.md."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     heads = getattr(config, "num_attention_heads", 0)
     hidden = getattr(config, "hidden_size", 0)
     if config.model_type == "mobilebert":
         heads = hidden = 0  # attention runs on a bottleneck width: let the optimizer detect it
-    optimized = optimize_model(str(source), model_type="bert", num_heads=heads, hidden_size=hidden)
+    options = FusionOptions("bert")
+    options.enable_skip_layer_norm = False
+    options.enable_bias_skip_layer_norm = False
+    optimized = optimize_model(str(source), model_type="bert", num_heads=heads, hidden_size=hidden,
+                               optimization_options=options)
     optimized.save_model_to_file(str(target))
     return {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
 

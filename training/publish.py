@@ -47,6 +47,11 @@ def model_card(manifest) -> str:
     for key, title in (("training_command", "train / distill"), ("command", "export")):
         if prov.get(key):
             lines.append(f"- {title}: `{prov[key]}`")
+    if prov.get("unfused_from"):
+        was = prov["unfused_from"]
+        lines.append(f"- this file: `{was['ref']}`'s graph with its {was['skip_layer_norms_rewritten']} "
+                     f"SkipLayerNormalization nodes as Add + LayerNormalization (same weights; what the "
+                     f"export above writes today): `{was['command']}`")
     if prov.get("epoch_seconds"):
         lines.append(f"- seconds per epoch: {', '.join(f'{s:.0f}' for s in prov['epoch_seconds'])}")
     if prov.get("notes"):
