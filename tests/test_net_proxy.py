@@ -18,12 +18,13 @@ def timed_get(url: str, session: requests.Session) -> float:
 
 
 def test_the_link_adds_its_round_trip_and_loss_shows_as_delay():
-    with ScriptedServer(lambda req: (200, {"ok": True})) as server:
+    with ScriptedServer(lambda req: (200, {"ok": True}), protocol_version="HTTP/1.1") as server:
         with NetProxy(f"127.0.0.1:{server.port}", rtt_ms=60).start() as proxy:
             session = requests.Session()
             first = timed_get(f"http://{proxy.address}/", session)      # handshake + request
             warm = min(timed_get(f"http://{proxy.address}/", session) for _ in range(3))
-        assert first >= 0.115 and 0.055 <= warm < first
+            assert proxy.connections == 1  # kept alive: the later requests pay no handshake
+        assert first >= 0.115 and 0.055 <= warm < first - 0.04
         with NetProxy(f"127.0.0.1:{server.port}", rtt_ms=0, loss=1.0, rto_ms=150) as lossy:
             assert timed_get(f"http://{lossy.address}/", requests.Session()) >= 0.29  # both ways late
 

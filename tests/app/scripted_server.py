@@ -39,6 +39,8 @@ class ScriptedServer:
     route: Callable[[Seen], Reply]
     port: int = field(default_factory=free_port)
     seen: list[Seen] = field(default_factory=list)
+    protocol_version: str = "HTTP/1.0"
+    """HTTP/1.0 closes the connection after each answer; "HTTP/1.1" keeps it open for the next."""
 
     @property
     def url(self) -> str:
@@ -48,6 +50,8 @@ class ScriptedServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = outer.protocol_version
+
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 req = Seen(self.command, self.path, dict(self.headers), self.rfile.read(length))
