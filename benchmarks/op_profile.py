@@ -25,7 +25,6 @@ from common import add_store_argument, artifact, make_parser
 
 def profile(folder: Path, texts: list[str], threads: int) -> dict:
     """{"run_ms": mean session run, "ops": {op: (nodes, ms per message)}, "outside_ms": ...}."""
-    import numpy as np
     import onnxruntime as ort
     from chat_emotion.runtime import Classifier, session_options
 
@@ -37,11 +36,7 @@ def profile(folder: Path, texts: list[str], threads: int) -> dict:
         session = ort.InferenceSession(str(folder / "model.onnx"), sess_options=options,
                                        providers=["CPUExecutionProvider"])
         for text in texts:
-            (encoding,) = classifier._tokenizer.encode_batch([text])
-            columns = {"input_ids": encoding.ids, "attention_mask": encoding.attention_mask,
-                       "token_type_ids": encoding.type_ids}
-            feed = {n: np.asarray([columns[n]], dtype=d) for n, d in classifier._input_dtypes.items()}
-            session.run(None, feed)
+            session.run(None, classifier.feed([text]))
         events = json.loads(Path(session.end_profiling()).read_text())
     kernel_us: collections.Counter[str] = collections.Counter()
     nodes: dict[str, set[str]] = collections.defaultdict(set)

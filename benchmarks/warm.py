@@ -59,13 +59,7 @@ def child(args: argparse.Namespace) -> None:
         phases: dict[str, list[float]] = {"tokenize_ms": [], "run_ms": [], "post_ms": []}
         for text in samples[1:]:
             t0 = time.perf_counter()
-            encodings = classifier._tokenizer.encode_batch([text])
-            columns = {
-                "input_ids": [e.ids for e in encodings],
-                "attention_mask": [e.attention_mask for e in encodings],
-                "token_type_ids": [e.type_ids for e in encodings],
-            }
-            feed = {n: np.asarray(columns[n], dtype=d) for n, d in classifier._input_dtypes.items()}
+            feed = classifier.feed([text])
             t1 = time.perf_counter()
             (logits,) = classifier._session.run([classifier._output_name], feed)
             t2 = time.perf_counter()

@@ -196,10 +196,14 @@ def cmd_export(args: argparse.Namespace) -> None:
         description=args.description or "",
         retune_thresholds=args.retune_thresholds,
     )
-    manifest = export(options)
+    _wrote(args.output, export(options))
+
+
+def _wrote(output: str, manifest) -> None:
+    """`wrote OUTPUT: NAME@VERSION (int8), accuracy …, macro-F1 …` for a new artifact folder."""
     ev = manifest.evaluation
     print(
-        f"wrote {args.output}: {manifest.ref} ({manifest.quantization})"
+        f"wrote {output}: {manifest.ref} ({manifest.quantization})"
         + (f", accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f}" if "accuracy" in ev else "")
     )
 
@@ -259,13 +263,8 @@ def cmd_thresholds(args: argparse.Namespace) -> None:
 def cmd_unfuse(args: argparse.Namespace) -> None:
     from training.unfuse import unfuse
 
-    manifest = unfuse(args.artifact, args.output, version=args.version, eval_data=args.eval_data,
-                      threads=args.threads or 1, command=_command_line())
-    ev = manifest.evaluation
-    print(
-        f"wrote {args.output}: {manifest.ref}"
-        + (f", accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f}" if "accuracy" in ev else "")
-    )
+    _wrote(args.output, unfuse(args.artifact, args.output, version=args.version, eval_data=args.eval_data,
+                               threads=args.threads or 1, command=_command_line()))
 
 
 def cmd_publish(args: argparse.Namespace) -> None:

@@ -242,7 +242,22 @@ def latency_ms(classifier, texts: list[str], calls: int = 100) -> dict[str, floa
     }
 
 
-def _git_commit() -> str | None:
+def default_version() -> str:
+    """A new artifact's version when none is given: UTC date and time, e.g. 2026-11-25.1042."""
+    return datetime.now(UTC).strftime("%Y-%m-%d.%H%M")
+
+
+def scored(evaluation: TextDataset, scores: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's `evaluation` fields for `scores` (classification_metrics) on `evaluation`."""
+    return {
+        "dataset": evaluation.source,
+        "split": "validation",
+        "examples": len(evaluation),
+        **{k: scores[k] for k in ("accuracy", "macro_f1", "per_label_f1", "confusion_matrix")},
+    }
+
+
+def git_commit() -> str | None:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
@@ -268,7 +283,7 @@ def export(options: ExportOptions):
         evaluation = evaluation.head(options.max_eval_samples)
     texts = evaluation.texts if evaluation else PROBE_TEXTS
     name = options.name or default_name(info)
-    version = options.version or datetime.now(UTC).strftime("%Y-%m-%d.%H%M")
+    version = options.version or default_version()
     out = Path(options.output_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as work_dir:
@@ -350,13 +365,7 @@ def export(options: ExportOptions):
                 multi,
             )
             evaluation_fields |= {
-                "dataset": evaluation.source,
-                "split": "validation",
-                "examples": len(evaluation),
-                "accuracy": scores["accuracy"],
-                "macro_f1": scores["macro_f1"],
-                "per_label_f1": scores["per_label_f1"],
-                "confusion_matrix": scores["confusion_matrix"],
+                **scored(evaluation, scores),
                 "source_accuracy": torch_scores["accuracy"],
                 "source_macro_f1": torch_scores["macro_f1"],
             }
@@ -365,7 +374,7 @@ def export(options: ExportOptions):
             "command": options.command,
             "description": options.description or None,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "training_command": info.command,
             "training_dataset": info.dataset,
             "hyperparameters": info.hyperparameters,

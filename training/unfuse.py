@@ -28,10 +28,12 @@ from training.export import (
     DEFAULT_TOLERANCE,
     PROBE_TEXTS,
     DriftError,
-    _git_commit,
+    default_version,
     drift,
+    git_commit,
     latency_ms,
     runtime_logits,
+    scored,
 )
 from training.metrics import classification_metrics, decisions, probabilities
 
@@ -95,7 +97,7 @@ def unfuse(artifact: str | Path, output_dir: str | Path, *, version: str | None 
 
     source_dir = Path(artifact)
     source = verify_artifact(source_dir)
-    version = version or datetime.now(UTC).strftime("%Y-%m-%d.%H%M")
+    version = version or default_version()
     if version == source.version:
         raise ValueError(f"{source.ref}: versions are immutable; give the new one another --version")
     out = Path(output_dir)
@@ -128,7 +130,7 @@ def unfuse(artifact: str | Path, output_dir: str | Path, *, version: str | None 
             raise DriftError(f"refusing to write {out}: the rewritten graph drifts from {source.ref} "
                              f"(mean |Δp| {measured['mean_abs_prob_diff']:.4f} > {tolerance} or agreement "
                              f"{measured['clear_decision_agreement']:.4f} < {agreement})")
-        scored: dict[str, Any] = {"drift": measured, **latency_ms(new, texts[:50])}
+        evaluation_fields: dict[str, Any] = {"drift": measured, **latency_ms(new, texts[:50])}
         if evaluation is not None:
             before, after = (
                 classification_metrics(evaluation.targets(), decisions(p, multi, cuts, source.labels),
@@ -140,13 +142,12 @@ def unfuse(artifact: str | Path, output_dir: str | Path, *, version: str | None 
                     f"refusing to write {out}: on {evaluation.source} the rewritten graph scores accuracy "
                     f"{after['accuracy']:.4f} / macro-F1 {after['macro_f1']:.4f}, below {source.ref}'s "
                     f"{before['accuracy']:.4f} / {before['macro_f1']:.4f}")
-            scored |= {
-                "dataset": evaluation.source, "split": "validation", "examples": len(evaluation),
-                **{k: after[k] for k in ("accuracy", "macro_f1", "per_label_f1", "confusion_matrix")},
+            evaluation_fields |= {
+                **scored(evaluation, after),
                 "unfused_from_accuracy": before["accuracy"], "unfused_from_macro_f1": before["macro_f1"],
+                # The torch checkpoint's own scores (export's source_*) carry over: the weights are the same.
+                **{k: v for k, v in source.evaluation.items() if k.startswith("source_")},
             }
-            # The torch checkpoint's own scores (export's source_*) carry over: the weights are the same.
-            scored |= {k: v for k, v in source.evaluation.items() if k.startswith("source_")}
         elif "accuracy" in source.evaluation:
             print("no --eval-data: the source's recorded scores are not carried over; pass it to record them")
         provenance = dict(source.provenance)
@@ -154,12 +155,12 @@ def unfuse(artifact: str | Path, output_dir: str | Path, *, version: str | None 
             # From the data, today's export writes this graph itself: the source's command, this version.
             "command": _with_version(source.provenance.get("command") or "", version),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "unfused_from": {"ref": source.ref, "sha256": source.files[MODEL_FILE],
                              "created_at": source.provenance.get("created_at"),
                              "command": command, "skip_layer_norms_rewritten": rewritten},
         }
-        manifest = build_manifest(staged, **fields, evaluation=scored, provenance=provenance)
+        manifest = build_manifest(staged, **fields, evaluation=evaluation_fields, provenance=provenance)
         out.mkdir(parents=True, exist_ok=True)
         for item in staged.iterdir():
             shutil.move(str(item), out / item.name)

@@ -126,16 +126,19 @@ class Classifier:
     def estimated_bytes(self) -> int:
         return estimate_model_bytes(self.directory)
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw logits [len(texts), num_labels] for one batch, padded to its longest text."""
+    def feed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The session's inputs for one batch: tokenized, padded to its longest text, typed for the graph."""
         encodings = self._tokenizer.encode_batch(list(texts))
         columns = {
             "input_ids": [e.ids for e in encodings],
             "attention_mask": [e.attention_mask for e in encodings],
             "token_type_ids": [e.type_ids for e in encodings],
         }
-        feed = {name: np.asarray(columns[name], dtype=dtype) for name, dtype in self._input_dtypes.items()}
-        (logits,) = self._session.run([self._output_name], feed)
+        return {name: np.asarray(columns[name], dtype=dtype) for name, dtype in self._input_dtypes.items()}
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw logits [len(texts), num_labels] for one batch, padded to its longest text."""
+        (logits,) = self._session.run([self._output_name], self.feed(texts))
         return np.asarray(logits, dtype=np.float32)
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 32) -> list[Prediction]:
