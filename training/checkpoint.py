@@ -35,6 +35,10 @@ class CheckpointInfo:
     history: list[dict[str, Any]] = field(default_factory=list)
     """Per-epoch evaluation (accuracy, macro-F1, loss)."""
     evaluation: dict[str, Any] = field(default_factory=dict)
+    """The final evaluation on the validation split; `unseen` is true when a selection slice made
+    every choice instead."""
+    selection: dict[str, Any] = field(default_factory=dict)
+    """The final evaluation on the selection slice held out of train, and the rule that drew it."""
     distillation: dict[str, Any] | None = None
     thresholds: dict[str, float] | None = None
     """Multi-label: a threshold per label tuned on validation data (`emotion-train thresholds`);

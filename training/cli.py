@@ -84,6 +84,16 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-train-samples", type=int, help="train on a seeded random sample")
     p.add_argument("--max-eval-samples", type=int, help="evaluate on a seeded random sample")
     p.add_argument(
+        "--selection-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="hold this fraction of the training rows out (by a hash of each text: the same rows every "
+        "run) to choose on: each epoch's evaluation and multi-label thresholds use it, and the validation "
+        "split is scored once at the end as unseen text (default %(default)s: no slice, validation "
+        "chooses; 0.1 is the recipe's)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=_threads_default(),
@@ -120,6 +130,7 @@ def _train_fields(args: argparse.Namespace) -> dict:
         group_by_length=args.group_by_length,
         max_train_samples=args.max_train_samples,
         max_eval_samples=args.max_eval_samples,
+        selection_fraction=args.selection_fraction,
         threads=args.threads,
         seed=args.seed,
         text_column=args.text_column,
@@ -166,6 +177,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
         tokenizer=args.tokenizer,
         vocab_size=args.vocab_size,
         keep_layers=tuple(args.keep_layers),
+        transfer_data=args.transfer_data,
     )
     info = distill(config)
     _summary(info)
@@ -343,6 +355,11 @@ def _parser() -> argparse.ArgumentParser:
         help="pretrained student only: keep these encoder layers (0-based) and drop the rest; e.g. "
         "MODEL=runs/minilm --keep-layers 0,3 starts from two of the fine-tuned 6-layer model's own "
         "layers (how the default minilm-l2 was made)",
+    )
+    p.add_argument(
+        "--transfer-data",
+        help="more texts for the teacher to label (a file or folder; its train split, labels ignored), "
+        "trained on with the soft loss alone; e.g. ../shared/data/goemotions for the emotion student",
     )
     _add_train_options(p)
     p.set_defaults(lr=5e-4)

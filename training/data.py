@@ -15,6 +15,7 @@ Sources (`load_dataset(source, split)`):
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -87,8 +88,24 @@ class TextDataset:
         """A seeded random sample of `n` rows (all rows when n is None or large enough)."""
         if n is None or n >= len(self):
             return self
-        order = np.random.default_rng(seed).permutation(len(self))[:n]
-        return replace(self, texts=[self.texts[i] for i in order], labels=[self.labels[i] for i in order])  # type: ignore[misc]
+        return self._rows(np.random.default_rng(seed).permutation(len(self))[:n].tolist(), self.source)
+
+    def split_off(self, fraction: float) -> tuple[TextDataset, TextDataset]:
+        """(the rest, a selection slice of about `fraction` of the rows), chosen by a hash of each
+        text: the same rows on every run, whatever their order, and a repeated text never lands on
+        both sides. The slice makes the choices (epochs, thresholds, candidates), so the validation
+        split stays unseen and is only reported."""
+        cut = int(fraction * 2**32)
+        inside = [_hash32(t) < cut for t in self.texts]
+        rest = [i for i, s in enumerate(inside) if not s]
+        held = [i for i, s in enumerate(inside) if s]
+        slice_name = f"{self.source} (selection slice {fraction:g})"
+        return self._rows(rest, self.source), self._rows(held, slice_name)
+
+    def _rows(self, rows: list[int], source: str) -> TextDataset:
+        return replace(  # type: ignore[misc]
+            self, texts=[self.texts[i] for i in rows], labels=[self.labels[i] for i in rows], source=source
+        )
 
     def targets(self) -> np.ndarray:
         """Label ids [n] (single-label) or a 0/1 matrix [n, num_labels] (multi-label)."""
@@ -98,6 +115,10 @@ class TextDataset:
         for row, ids in enumerate(self.labels):
             out[row, ids] = 1.0
         return out
+
+
+def _hash32(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big")
 
 
 def load_dataset(

@@ -22,11 +22,12 @@ import torch.nn.functional as F
 
 from training.catalogue import resolve_checkpoint
 from training.checkpoint import CheckpointInfo, load_checkpoint, torch_logits
-from training.data import MULTI, TextDataset
+from training.data import MULTI, TextDataset, load_dataset
 from training.metrics import classification_metrics, decisions, probabilities
 from training.students import ARCHITECTURES, build_student, train_tokenizer
 from training.train import (
     EncodedDataset,
+    chooser,
     epoch_timer,
     finish_checkpoint,
     load_data,
@@ -49,20 +50,31 @@ def distillation_loss(
     alpha: float,
     multi_label: bool,
     pos_weight: torch.Tensor | None = None,
+    labelled: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """alpha · T² · soft loss + (1 − alpha) · hard loss (T² keeps the soft gradients' scale);
-    multi-label: `pos_weight` weighs the hard labels' positives (TrainConfig.pos_weight)."""
+    multi-label: `pos_weight` weighs the hard labels' positives (TrainConfig.pos_weight).
+    `labelled` (0/1 per row) marks rows with a true label; the others (transfer texts) carry the
+    soft loss alone. None: every row is labelled."""
     t = temperature
     if multi_label:
         soft = F.binary_cross_entropy_with_logits(student / t, torch.sigmoid(teacher / t))
-        hard = F.binary_cross_entropy_with_logits(
-            student, labels.float(), pos_weight=None if pos_weight is None else pos_weight.to(student.device)
-        )
+        hard_rows = F.binary_cross_entropy_with_logits(
+            student,
+            labels.float(),
+            pos_weight=None if pos_weight is None else pos_weight.to(student.device),
+            reduction="none",
+        ).mean(dim=-1)
     else:
         soft = F.kl_div(
             F.log_softmax(student / t, dim=-1), F.softmax(teacher / t, dim=-1), reduction="batchmean"
         )
-        hard = F.cross_entropy(student, labels)
+        hard_rows = F.cross_entropy(student, labels, reduction="none")
+    if labelled is None:
+        hard = hard_rows.mean()
+    else:
+        weight = labelled.to(hard_rows.dtype)
+        hard = (hard_rows * weight).sum() / weight.sum().clamp(min=1.0)
     return alpha * t * t * soft + (1.0 - alpha) * hard
 
 
@@ -183,26 +195,41 @@ def distill(config: DistillConfig) -> CheckpointInfo:
         torch.set_num_threads(config.threads)
     teacher = Teacher(config.teacher, config.threads)
     config = replace(config, labels=config.labels or teacher.labels)
-    train_set, eval_set = load_data(config)
+    train_set, selection, eval_set = load_data(config)
     if list(train_set.label_names) != teacher.labels:
         raise ValueError(
             f"the data's labels {list(train_set.label_names)} differ from the teacher's {teacher.labels}"
         )
     multi = train_set.problem_type == MULTI
+    epoch_set = chooser(selection, eval_set)
     cache_dir = Path(config.output_dir).resolve().parent / CACHE_DIR
     print(f"teacher ({teacher.kind}) logits for {len(train_set)} training texts")
     soft_train = teacher_logits(cache_dir, teacher, train_set.texts)
-    teacher_eval: dict = {}
-    soft_eval = None
-    if eval_set is not None:
-        soft_eval = teacher_logits(cache_dir, teacher, eval_set.texts)
+    labelled = np.ones(len(train_set), dtype=np.int64)
+    transfer_texts: list[str] = []
+    if config.transfer_data:
+        transfer_texts = transfer_set(config.transfer_data, train_set, selection, eval_set)
+        print(f"teacher ({teacher.kind}) logits for {len(transfer_texts)} transfer texts")
+        soft_transfer = teacher_logits(cache_dir, teacher, transfer_texts)
+        train_set = with_teacher_labels(train_set, transfer_texts, soft_transfer, teacher.threshold)
+        soft_train = np.concatenate([soft_train, soft_transfer])
+        labelled = np.concatenate([labelled, np.zeros(len(transfer_texts), dtype=np.int64)])
+    teacher_scores: dict = {}
+    soft_epoch = None
+    for role, data in (("selection", selection), ("evaluation", eval_set)):
+        if data is None:
+            continue
+        soft = teacher_logits(cache_dir, teacher, data.texts)
+        if data is epoch_set:
+            soft_epoch = soft
         scores = classification_metrics(
-            eval_set.targets(),
-            decisions(probabilities(soft_eval, multi), multi, teacher.threshold, teacher.labels),
-            eval_set.label_names,
+            data.targets(),
+            decisions(probabilities(soft, multi), multi, teacher.threshold, teacher.labels),
+            data.label_names,
             multi,
         )
-        teacher_eval = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+        teacher_scores[role] = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+    teacher_eval = teacher_scores.get("evaluation", {})
     teacher_tokenizer, teacher_kind, teacher_base = teacher.tokenizer, teacher.kind, teacher.base
     teacher_recipe = teacher.recipe
     del teacher
@@ -229,6 +256,9 @@ def distill(config: DistillConfig) -> CheckpointInfo:
             "alpha": config.alpha,
             "student_parameters": params,
             "teacher_evaluation": teacher_eval,
+            "teacher_selection": teacher_scores.get("selection", {}),
+            "transfer_data": config.transfer_data,
+            "transfer_texts": len(transfer_texts),
             "teacher_recipe": teacher_recipe,
         },
     )
@@ -239,6 +269,7 @@ def distill(config: DistillConfig) -> CheckpointInfo:
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             soft = inputs.pop("teacher_logits")
             labels = inputs.pop("labels")
+            rows = inputs.pop("labelled", None)
             outputs = model(**inputs)
             loss = distillation_loss(
                 outputs.logits,
@@ -248,24 +279,60 @@ def distill(config: DistillConfig) -> CheckpointInfo:
                 alpha=config.alpha,
                 multi_label=multi,
                 pos_weight=pos_weight,
+                labelled=rows,
             )
             return (loss, outputs) if return_outputs else loss
 
     trainer = DistillationTrainer(
         model=student,
         args=trainer_arguments(
-            config, eval_set is not None, label_names=["labels"], remove_unused_columns=False
+            config, epoch_set is not None, label_names=["labels"], remove_unused_columns=False
         ),
-        train_dataset=EncodedDataset(tokenizer, train_set, config.max_length, {"teacher_logits": soft_train}),
+        train_dataset=EncodedDataset(
+            tokenizer, train_set, config.max_length, {"teacher_logits": soft_train, "labelled": labelled}
+        ),
         eval_dataset=(
-            EncodedDataset(tokenizer, eval_set, config.max_length, {"teacher_logits": soft_eval})
-            if eval_set is not None
+            EncodedDataset(tokenizer, epoch_set, config.max_length, {"teacher_logits": soft_epoch})
+            if epoch_set is not None
             else None
         ),
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=metrics_fn(eval_set, config.threshold) if eval_set else None,
+        compute_metrics=metrics_fn(epoch_set, config.threshold) if epoch_set else None,
         callbacks=[epoch_timer(info.epoch_seconds, info.history)],
     )
     trainer.train()
-    return finish_checkpoint(trainer, tokenizer, config, info, eval_set)
+    return finish_checkpoint(trainer, tokenizer, config, info, selection, eval_set)
+
+
+def transfer_set(
+    source: str, train_set: TextDataset, *held_out: TextDataset | None
+) -> list[str]:
+    """The transfer texts of `source` (its train split; labels ignored): distinct, not already
+    training rows, and never a text of the selection slice or the validation split."""
+    texts = load_dataset(source, "train").texts
+    seen = set(train_set.texts)
+    for data in held_out:
+        if data is not None:
+            seen.update(data.texts)
+    out = []
+    for text in texts:
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    if not out:
+        raise ValueError(
+            f"--transfer-data {source}: no text left once training and held-out texts are dropped"
+        )
+    return out
+
+
+def with_teacher_labels(
+    data: TextDataset, texts: list[str], logits: np.ndarray, threshold: list[float] | None
+) -> TextDataset:
+    """`data` with `texts` appended, labelled with the teacher's decisions (placeholders: the hard
+    loss skips these rows; the collator only needs a target of the right shape)."""
+    multi = data.problem_type == MULTI
+    picked = decisions(probabilities(logits, multi), multi, threshold, list(data.label_names))
+    labels = [[int(j) for j in np.flatnonzero(row)] for row in picked] if multi else [int(i) for i in picked]
+    return replace(data, texts=data.texts + texts, labels=list(data.labels) + labels)

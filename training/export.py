@@ -281,6 +281,7 @@ def export(options: ExportOptions):
     if options.eval_data:
         evaluation = load_dataset(options.eval_data, "validation", label_names=info.labels)
         evaluation = evaluation.head(options.max_eval_samples)
+    selection = selection_slice(info)
     texts = evaluation.texts if evaluation else PROBE_TEXTS
     name = options.name or default_name(info)
     version = options.version or default_version()
@@ -328,15 +329,23 @@ def export(options: ExportOptions):
         # one scale over the whole batch, so a text's scores move a little with its batch-mates.
         onnx_probs = probabilities(runtime_logits(classifier, texts, batch_size=1, progress=True), multi)
         cuts, labels = info.label_thresholds(), list(info.labels)
+        tuner = selection if selection is not None else evaluation
         if options.retune_thresholds:
-            if not multi or evaluation is None:
+            if not multi or tuner is None:
                 raise ValueError(
                     f"--retune-thresholds is for multi-label models; {options.checkpoint} is not one")
             from training.thresholds import tune
 
-            fields["thresholds"] = tune(onnx_probs, evaluation.targets().astype(np.int64), labels)
+            tuner_probs = (
+                onnx_probs
+                if tuner is evaluation
+                else probabilities(
+                    runtime_logits(classifier, tuner.texts, batch_size=1, progress=True), multi
+                )
+            )
+            fields["thresholds"] = tune(tuner_probs, tuner.targets().astype(np.int64), labels)
             cuts = [fields["thresholds"][label] for label in labels]
-            print(f"per-label thresholds tuned again on the artifact's probabilities ({evaluation.source})")
+            print(f"per-label thresholds tuned again on the artifact's probabilities ({tuner.source})")
         measured = drift(torch_probs, onnx_probs, multi, cuts, labels)
         print(json.dumps(measured))
         if (
@@ -368,6 +377,8 @@ def export(options: ExportOptions):
                 **scored(evaluation, scores),
                 "source_accuracy": torch_scores["accuracy"],
                 "source_macro_f1": torch_scores["macro_f1"],
+                # True when a slice held out of train made every choice: the figure is for unseen text.
+                "unseen": selection is not None,
             }
         fields["evaluation"] = evaluation_fields
         fields["provenance"] = {
@@ -381,6 +392,7 @@ def export(options: ExportOptions):
             "epoch_seconds": info.epoch_seconds,
             "training_history": info.history,
             "distillation": info.distillation,
+            "selection": info.selection or None,
             "export": {
                 "opset": options.opset,
                 "exporter": "torch.onnx.export(dynamo=False)",
@@ -390,8 +402,8 @@ def export(options: ExportOptions):
                 "min_agreement": options.min_agreement,
                 "model_bytes": (staged / MODEL_FILE).stat().st_size,
                 "thresholds": (
-                    f"tuned on this artifact's probabilities over {evaluation.source}"
-                    if options.retune_thresholds and evaluation is not None
+                    f"tuned on this artifact's probabilities over {tuner.source}"
+                    if options.retune_thresholds and tuner is not None
                     else "the checkpoint's" if fields.get("thresholds") else None
                 ),
             },
@@ -401,6 +413,21 @@ def export(options: ExportOptions):
         for item in staged.iterdir():
             shutil.move(str(item), out / item.name)
     return manifest
+
+
+def selection_slice(info) -> TextDataset | None:
+    """The checkpoint's selection slice, drawn again from its training data by the same rule
+    (None when it was trained without one, or its data is not here)."""
+    fraction = info.hyperparameters.get("selection_fraction") or 0.0
+    data = info.hyperparameters.get("data")
+    if not fraction or not data:
+        return None
+    try:
+        train = load_dataset(data, "train", label_names=info.labels)
+    except (OSError, ValueError) as err:
+        print(f"the selection slice cannot be drawn again from {data} ({err}); thresholds use --eval-data")
+        return None
+    return train.split_off(fraction)[1]
 
 
 def runtime_logits(classifier, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:

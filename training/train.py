@@ -46,9 +46,10 @@ class EncodedDataset(Dataset):
         return self.rows[index]
 
 
-def load_data(config: TrainConfig) -> tuple[TextDataset, TextDataset | None]:
-    """Training and evaluation sets, sampled as the config asks; the evaluation set uses the
-    training set's label order."""
+def load_data(config: TrainConfig) -> tuple[TextDataset, TextDataset | None, TextDataset | None]:
+    """(training rows, selection slice, validation set), sampled as the config asks; the others use
+    the training set's label order. The selection slice is None unless `selection_fraction` > 0;
+    whatever chooses (each epoch's evaluation, thresholds) uses `chooser(selection, validation)`."""
     train = load_dataset(
         config.data,
         "train",
@@ -69,7 +70,15 @@ def load_data(config: TrainConfig) -> tuple[TextDataset, TextDataset | None]:
             label_column=config.label_column,
         )
         evaluation = evaluation.head(config.max_eval_samples, seed=config.seed)
-    return train.head(config.max_train_samples, seed=config.seed), evaluation
+    selection = None
+    if config.selection_fraction > 0:
+        train, selection = train.split_off(config.selection_fraction)
+    return train.head(config.max_train_samples, seed=config.seed), selection, evaluation
+
+
+def chooser(selection: TextDataset | None, evaluation: TextDataset | None) -> TextDataset | None:
+    """The set that makes the run's choices: the selection slice when there is one."""
+    return selection if selection is not None else evaluation
 
 
 def positive_weights(data: TextDataset, power: float) -> torch.Tensor | None:
@@ -169,39 +178,60 @@ def epoch_timer(seconds: list[float], history: list[dict[str, Any]]):
 
 
 def finish_checkpoint(
-    trainer, tokenizer, config: TrainConfig, info: CheckpointInfo, evaluation: TextDataset | None
+    trainer,
+    tokenizer,
+    config: TrainConfig,
+    info: CheckpointInfo,
+    selection: TextDataset | None,
+    evaluation: TextDataset | None,
 ) -> CheckpointInfo:
-    """Save model + tokenizer + training.json, with a final full evaluation when there is one."""
+    """Save model + tokenizer + training.json, with a final full evaluation of the selection slice
+    and of the validation split where they are given. Multi-label thresholds are tuned on the
+    selection slice (on the validation split only when there is no slice, which flatters it)."""
     from training.checkpoint import torch_logits
 
     out = Path(config.output_dir)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
-    if evaluation is not None:
-        model = trainer.model.eval()
-        logits = torch_logits(model.cpu(), tokenizer, evaluation.texts, config.max_length, progress=True)
-        probs = probabilities(logits, evaluation.is_multi_label)
+    model = trainer.model.eval().cpu()
+    tuner = chooser(selection, evaluation)
+    for role, data in (("selection", selection), ("evaluation", evaluation)):
+        if data is None:
+            continue
+        logits = torch_logits(model, tokenizer, data.texts, config.max_length, progress=True)
+        probs = probabilities(logits, data.is_multi_label)
         tuning = None
-        if evaluation.is_multi_label:
-            # Per-label thresholds from the same validation set (training/thresholds.py); the
-            # figures below are then optimistic for unseen text, as the report says.
+        if data.is_multi_label and data is tuner:
             from training.thresholds import tune_on
 
-            info.thresholds, tuning = tune_on(probs, evaluation)
-        info.evaluation = {
-            "dataset": evaluation.source,
-            "examples": len(evaluation),
+            info.thresholds, tuning = tune_on(probs, data)
+        scores = {
+            "dataset": data.source,
+            "examples": len(data),
             **classification_metrics(
-                evaluation.targets(),
-                decisions(probs, evaluation.is_multi_label, info.label_thresholds(), evaluation.label_names),
-                evaluation.label_names,
-                evaluation.is_multi_label,
+                data.targets(),
+                decisions(probs, data.is_multi_label, info.label_thresholds(), data.label_names),
+                data.label_names,
+                data.is_multi_label,
             ),
         }
         if tuning is not None:
-            info.evaluation["thresholds_tuning"] = tuning
+            scores["thresholds_tuning"] = tuning
+        if role == "evaluation":
+            scores["unseen"] = selection is not None
+        setattr(info, role, scores)
+    if selection is not None:
+        info.selection["rule"] = selection_rule(config.selection_fraction)
     info.write(out)
     return info
+
+
+def selection_rule(fraction: float) -> str:
+    """How the selection slice was drawn, for the checkpoint and the manifest."""
+    return (
+        f"training rows whose sha256(text)[:4] (big-endian) < {fraction:g} * 2**32 "
+        "(training/data.py TextDataset.split_off)"
+    )
 
 
 def train(config: TrainConfig) -> CheckpointInfo:
@@ -218,12 +248,14 @@ def train(config: TrainConfig) -> CheckpointInfo:
     source, base = resolve_checkpoint(config.model)
     if Path(source).is_dir():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    train_set, eval_set = load_data(config)
+    train_set, selection, eval_set = load_data(config)
     labels = list(train_set.label_names)
     problem = train_set.problem_type
+    epoch_set = chooser(selection, eval_set)
     print(
         f"train: {len(train_set)} examples, {len(labels)} labels ({problem}); "
-        f"eval: {len(eval_set) if eval_set else 0}; base: {base}"
+        f"selection slice: {len(selection) if selection else 0}; "
+        f"validation: {len(eval_set) if eval_set else 0}; base: {base}"
     )
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -258,13 +290,13 @@ def train(config: TrainConfig) -> CheckpointInfo:
     trainer_class = Trainer if pos_weight is None else weighted_bce_trainer(pos_weight)
     trainer = trainer_class(
         model=model,
-        args=trainer_arguments(config, eval_set is not None),
+        args=trainer_arguments(config, epoch_set is not None),
         train_dataset=EncodedDataset(tokenizer, train_set, config.max_length),
-        eval_dataset=EncodedDataset(tokenizer, eval_set, config.max_length) if eval_set else None,
+        eval_dataset=EncodedDataset(tokenizer, epoch_set, config.max_length) if epoch_set else None,
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=metrics_fn(eval_set, config.threshold) if eval_set else None,
+        compute_metrics=metrics_fn(epoch_set, config.threshold) if epoch_set else None,
         callbacks=[epoch_timer(info.epoch_seconds, info.history)],
     )
     trainer.train()
-    return finish_checkpoint(trainer, tokenizer, config, info, eval_set)
+    return finish_checkpoint(trainer, tokenizer, config, info, selection, eval_set)

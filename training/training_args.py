@@ -48,6 +48,15 @@ class TrainConfig:
     max_train_samples: int | None = None
     """Train on a seeded random sample of this many rows (quick runs)."""
     max_eval_samples: int | None = None
+    selection_fraction: float = 0.0
+    """Hold this fraction of the training rows out (by a hash of each text: the same rows every run)
+    as the selection slice: per-epoch evaluation and multi-label thresholds use it, and the
+    validation split is only scored at the end, as text nothing was chosen on. 0: no slice (the
+    validation split evaluates each epoch, as before; the final run of a fixed recipe)."""
+    transfer_data: str | None = None
+    """Distillation only: more texts for the teacher to label (their own labels are ignored), e.g.
+    the GoEmotions comments for the emotion student. Texts also in the selection slice or the
+    validation split are dropped."""
     threads: int | None = None
     """torch CPU threads; None leaves torch's default."""
     seed: int = 42
@@ -93,6 +102,11 @@ class TrainConfig:
             if value is not None:
                 _positive_int(name, value)
         _positive_int("logging_steps", self.logging_steps)
+        if not 0.0 <= self.selection_fraction < 0.5:
+            raise ValueError(
+                f"selection_fraction must be in [0, 0.5) (0.1 holds a tenth of train out), "
+                f"got {self.selection_fraction}"
+            )
         if (
             self.labels is not None
             and len(set(self.labels)) != len(self.labels)

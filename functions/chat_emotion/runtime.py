@@ -11,7 +11,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,27 +24,13 @@ from chat_emotion.artifact import (
     Manifest,
     verify_artifact,
 )
-from chat_emotion.labels import labels_on
+from chat_emotion.labels import LabelledModel, Prediction
+
+__all__ = ["Classifier", "ModelCache", "Prediction", "session_options"]
 
 # Tokens tried, in order, when tokenizer.json carries no padding settings of its own.
 _PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>")
 _ORT_INT_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
-
-
-@dataclass
-class Prediction:
-    """One text's result. `labels` is every label that is on: the top one for a single-label
-    model, each label whose sigmoid reaches its threshold for a multi-label model (chat_emotion.labels:
-    `neutral` only when nothing else is on; without a `neutral` label, possibly none)."""
-
-    label: str
-    """The top label: the first of `labels`, or the highest-scoring one when none is on."""
-    score: float
-    """Its probability (softmax) or sigmoid."""
-    scores: dict[str, float]
-    """Every label's probability (single-label, sums to 1) or sigmoid (multi-label)."""
-    labels: list[str] = field(default_factory=list)
-    """Multi-label: every label that is on (chat_emotion.labels), highest first; [label] for single-label."""
 
 
 def session_options(threads: int = 1) -> ort.SessionOptions:
@@ -69,7 +54,7 @@ def session_options(threads: int = 1) -> ort.SessionOptions:
     return options
 
 
-class Classifier:
+class Classifier(LabelledModel):
     """A loaded model version: tokenizer + ONNX session + manifest. Thread-safe for `predict`."""
 
     def __init__(self, manifest: Manifest, tokenizer: Tokenizer, session: ort.InferenceSession,
@@ -79,8 +64,6 @@ class Classifier:
         self.load_seconds = load_seconds
         self._tokenizer = tokenizer
         self._session = session
-        cuts = manifest.label_thresholds()
-        self._thresholds = None if cuts is None else np.asarray(cuts)
         inputs = {i.name: i for i in session.get_inputs()}
         missing = [name for name in inputs if name not in manifest.input_names]
         if missing or "input_ids" not in inputs:
@@ -119,10 +102,6 @@ class Classifier:
             raise ArtifactCorruptError(f"{manifest.ref}: model.onnx does not load: {err}") from err
         return cls(manifest, tokenizer, session, directory, time.perf_counter() - started)
 
-    @property
-    def labels(self) -> list[str]:
-        return self.manifest.labels
-
     def estimated_bytes(self) -> int:
         return estimate_model_bytes(self.directory)
 
@@ -140,48 +119,6 @@ class Classifier:
         """Raw logits [len(texts), num_labels] for one batch, padded to its longest text."""
         (logits,) = self._session.run([self._output_name], self.feed(texts))
         return np.asarray(logits, dtype=np.float32)
-
-    def predict(self, texts: Sequence[str], *, batch_size: int = 32) -> list[Prediction]:
-        """Classify `texts` in batches of `batch_size`, each padded to its own longest text.
-
-        Sorting by length first keeps padding (wasted compute) small when texts differ in length;
-        results come back in the input order.
-        """
-        if isinstance(texts, str):
-            raise TypeError("predict takes a sequence of texts, not one string: predict([text])")
-        if not texts:
-            return []
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        results: list[Prediction | None] = [None] * len(texts)
-        for start in range(0, len(order), max(1, batch_size)):
-            chunk = order[start:start + batch_size]
-            logits = self.logits([texts[i] for i in chunk])
-            for row, index in zip(logits, chunk, strict=True):
-                results[index] = self._prediction(row)
-        return [r for r in results if r is not None]
-
-    def _prediction(self, logits: np.ndarray) -> Prediction:
-        labels = self.manifest.labels
-        probs = _sigmoid(logits) if self.manifest.is_multi_label else _softmax(logits)
-        best = int(np.argmax(probs))
-        scores = {label: float(p) for label, p in zip(labels, probs, strict=True)}
-        if self._thresholds is not None:
-            is_on = labels_on(probs, self._thresholds, labels)
-            on = [labels[i] for i in np.argsort(-probs, kind="stable") if is_on[i]]
-            top = on[0] if on else labels[best]
-        else:
-            on = [labels[best]]
-            top = labels[best]
-        return Prediction(label=top, score=scores[top], scores=scores, labels=on)
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    shifted = np.exp(x - np.max(x))  # subtract the max so large logits cannot overflow exp
-    return shifted / shifted.sum()
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
 
 
 def _configure_tokenizer(tokenizer: Tokenizer, max_length: int) -> None:
