@@ -1,7 +1,8 @@
 """Where should the label come from? The model × device × network matrix (issue 13, docs/APP.md).
 
-Device side, for each model of the store: a fresh process loads the artifact with the app's own
-labeller path (chat_emotion.runtime at one thread, as mobile_app/ondevice.py runs it) and labels
+Device side, for each model of the store and each engine (`--engines`: ONNX Runtime, and the numpy
+engine Android and 32-bit Pis get): a fresh process loads the artifact with the app's own labeller
+path (mobile_app/ondevice.py pick_engine, one thread) and labels
 `--messages` texts one at a time: time to label (p50/p95), CPU-seconds per message (the battery
 proxy: process CPU time, one thread), peak memory of the whole process (ru_maxrss) and what loading
 the model added to it, the artifact's size, and its val accuracy / macro-F1 from its manifest.
@@ -46,7 +47,8 @@ SHARED_VAL = REPO_ROOT.parent / "shared" / "data" / "emotion" / "val.txt"
 DEFAULT_MODELS = ("bert", "distilbert", "roberta", "electra", "mobilebert", "minilm-l2", "minilm")
 DEFAULT_PROFILES = "this-core=1,phone-core=1.5,pi4=4,pi3=10"
 DEFAULT_NETWORKS = "20:0,80:0,80:0.02,300:0,300:0.05"
-RUNTIME_DISTRIBUTIONS = ("onnxruntime", "tokenizers", "numpy")
+ENGINE_DISTRIBUTIONS = {"onnxruntime": ("onnxruntime", "tokenizers", "numpy"), "numpy": ("numpy",)}
+"""What each on-device engine needs installed (mobile_app/ondevice.py pick_engine)."""
 TEXTS = [
     "i am thrilled, we won the final",
     "i feel so lonely since you left",
@@ -64,15 +66,18 @@ TEXTS = [
 # --- the device side ------------------------------------------------------------------------------
 
 
-def device_child(folder: Path, messages: int, agreement: Path | None) -> dict:
-    """Runs in its own process: load and label as the app does; print one JSON line (with the
-    labels of `agreement`'s texts, when given, for the parent to compare with the cloud's model)."""
+def device_child(folder: Path, messages: int, agreement: Path | None, engine: str) -> dict:
+    """Runs in its own process: load and label as the app does, with `engine`; print one JSON line
+    (with the labels of `agreement`'s texts, when given, for the parent to compare with the cloud's)."""
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    from chat_emotion.runtime import Classifier
+    import mobile_app  # noqa: F401  (one BLAS thread, as in the app)
+    from mobile_app.ondevice import pick_engine
 
+    _, load = pick_engine(engine)
+    load(folder, threads=1, verify=False)  # imports the engine's modules: the runtime's memory
     rss_imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    classifier = Classifier.load(folder, threads=1)
+    classifier = load(folder, threads=1)
     load_s = time.perf_counter() - started
     for text in TEXTS[:3]:  # the labeller's warm-up (DeviceLabeller._warm)
         classifier.predict([text], batch_size=1)
@@ -102,11 +107,12 @@ def agreement_texts(path: Path) -> list[str]:
     return [line.rpartition(";")[0] or line for line in lines if line.strip()]
 
 
-def measure_device(store: Path, name: str, messages: int, agreement: Path | None) -> dict:
+def measure_device(store: Path, name: str, messages: int, agreement: Path | None, engine: str) -> dict:
     folder, manifest = artifact(store, name)
     extra = ["--agreement", str(agreement)] if agreement else []
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(folder), "--messages", str(messages), *extra],
+        [sys.executable, __file__, "--child", str(folder), "--messages", str(messages), "--engines", engine,
+         *extra],
         env=child_env(),
         capture_output=True,
         text=True,
@@ -118,6 +124,7 @@ def measure_device(store: Path, name: str, messages: int, agreement: Path | None
     row = json.loads(proc.stdout.strip().splitlines()[-1])
     row.update(
         name=name,
+        engine=engine,
         ref=manifest.ref,
         accuracy=manifest.evaluation.get("accuracy"),
         macro_f1=manifest.evaluation.get("macro_f1"),
@@ -249,7 +256,7 @@ def report(
     device: list[dict],
     profiles: list[tuple[str, float]],
     cloud: list[dict],
-    runtime_mb: float,
+    runtime_mb: dict[str, float],
     cloud_ref: str,
 ) -> str:
     from mobile_app.ondevice import INSTANT_MS, auto_shows_device_label
@@ -257,22 +264,23 @@ def report(
     lines = [
         "### The device side (1 thread, this machine × the profile's factor: a simulation)",
         "",
-        "| model | val acc | macro-F1 | same label as the cloud's | artifact MB | load s "
+        "| model | engine | val acc | macro-F1 | same label as the cloud's | artifact MB | load s "
         "| peak RSS MB (+model) | CPU ms/msg | " + " | ".join(f"{p} p50 ms" for p, _ in profiles) + " |",
-        "|---" * (8 + len(profiles)) + "|",
+        "|---" * (9 + len(profiles)) + "|",
     ]
     for r in device:
         lines.append(
-            f"| {r['ref']} | {r['accuracy']:.4f} | {r['macro_f1']:.3f} | {_share(r.get('agreement'))} | "
+            f"| {r['ref']} | {r['engine']} | {r['accuracy']:.4f} | {r['macro_f1']:.3f} | "
+            f"{_share(r.get('agreement'))} | "
             f"{r['artifact_mb']:.1f} | "
             f"{r['load_s']:.2f} | {r['peak_mb']:.0f} (+{r['model_mb']:.0f}) | {r['cpu_ms']:.2f} | "
             + " | ".join(f"{r['p50_ms'] * f:.1f}" for _, f in profiles)
             + " |"
         )
-    lines += [
-        "",
-        f"Install on the device for labels there: {runtime_mb:.0f} MB "
-        f"({', '.join(RUNTIME_DISTRIBUTIONS)} and what they require) + the artifact; cloud mode: 0.",
+    lines += [""] + [
+        f"Install on the device for labels there with {engine}: {mb:.0f} MB "
+        f"({', '.join(ENGINE_DISTRIBUTIONS[engine])} and what they require) + the artifact; cloud mode: 0."
+        for engine, mb in runtime_mb.items()
     ]
     if cloud:
         lines += [
@@ -288,7 +296,7 @@ def report(
                 f"{c['reads']:.2f} | {c['cpu_ms']:.2f} |"
             )
         cloud_first = [
-            f"{r['name']} @ {profile} on +{c['rtt_ms']:g} ms/{c['loss']:g}"
+            f"{r['name']} ({r['engine']}) @ {profile} on +{c['rtt_ms']:g} ms/{c['loss']:g}"
             for r in device
             for profile, factor in profiles
             for c in cloud
@@ -333,7 +341,11 @@ def plot(
         )
     for r in device:
         ax.annotate(
-            r["name"], (r["p50_ms"], r["accuracy"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            f"{r['name']} ({r['engine']})",
+            (r["p50_ms"], r["accuracy"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
         )
     if cloud and cloud_accuracy is not None:
         xs = [c["p50_ms"] for c in cloud]
@@ -399,27 +411,40 @@ def main() -> None:
         help="text;label file: how often each device model gives the cloud default's label "
         f"(default {SHARED_VAL} when present; without it the column is empty)",
     )
+    parser.add_argument(
+        "--engines",
+        default="onnxruntime,numpy",
+        help="comma-separated on-device engines to measure side by side: onnxruntime, numpy "
+        "(default %(default)s)",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(device_child(args.child, args.messages, args.agreement)))
+        print(json.dumps(device_child(args.child, args.messages, args.agreement, args.engines)))
         return
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if not engines or set(engines) - set(ENGINE_DISTRIBUTIONS):
+        parser.error(f"--engines: choose from {', '.join(ENGINE_DISTRIBUTIONS)}")
     profiles = parse_pairs(args.profiles, str)
     networks = parse_pairs(args.networks, float)
     _, default_manifest = artifact(args.store, "default")
     default_model = default_manifest.name
     device = []
     for name in args.models:
-        device.append(measure_device(args.store, name, args.messages, args.agreement))
-        print(f"  device {name}: p50 {device[-1]['p50_ms']:.2f} ms", file=sys.stderr)
-    if args.agreement:
-        cloud_labels = next((r["labels"] for r in device if r["name"] == default_model), None)
+        for engine in engines:
+            device.append(measure_device(args.store, name, args.messages, args.agreement, engine))
+            print(f"  device {name} ({engine}): p50 {device[-1]['p50_ms']:.2f} ms", file=sys.stderr)
+    if args.agreement:  # the cloud's labels: its model through its runtime
+        cloud_labels = next(
+            (r["labels"] for r in device if r["name"] == default_model and r["engine"] == "onnxruntime"), None
+        )
         if cloud_labels is None:
-            cloud_labels = measure_device(args.store, default_model, 1, args.agreement)["labels"]
+            cloud_run = measure_device(args.store, default_model, 1, args.agreement, "onnxruntime")
+            cloud_labels = cloud_run["labels"]
         for r in device:
             labels = r.pop("labels")
             r["agreement"] = sum(a == b for a, b in zip(labels, cloud_labels, strict=True)) / len(labels)
-    runtime_mb = install_closure_mb(RUNTIME_DISTRIBUTIONS)
+    runtime_mb = {engine: install_closure_mb(ENGINE_DISTRIBUTIONS[engine]) for engine in engines}
     cloud = [] if args.no_cloud else measure_cloud(args.store, networks, args.cloud_messages, args.timeout)
     cloud_ref = default_manifest.ref
     print(report(device, profiles, cloud, runtime_mb, cloud_ref))

@@ -20,9 +20,11 @@ the repository's own `models/store` when the app runs from a clone, the app's ca
 (`<data dir>/models/<name>/<version>/`), and last a download from the project's model bucket
 (Firebase Storage, signed-in read of `models/**`, see storage.rules) into that cache.
 
-ONNX Runtime and `tokenizers` are the `ondevice` extra (`pip install '.[app,ondevice]'`). Where they
-cannot be installed (python-for-android has recipes for neither: Android builds), the labeller says
-so once and the app carries on with the cloud.
+Two engines run it (`pick_engine`): ONNX Runtime and `tokenizers`, the `ondevice` extra (`pip install
+'.[app,ondevice]'`), when they import; otherwise numpy alone (chat_emotion.numpy_runtime: the same
+decisions, ~4x slower), which is what Android (python-for-android has a numpy recipe, none for ONNX
+Runtime or tokenizers) and 32-bit Raspberry Pi OS (no onnxruntime wheel) get. Settings names the
+engine. With neither, the labeller says so once and the app carries on with the cloud.
 """
 
 from __future__ import annotations
@@ -141,13 +143,34 @@ class StorageSource:
 
 def _remove_tree(folder: Path) -> None:
     for child in folder.iterdir():
-        child.unlink()
+        _remove_tree(child) if child.is_dir() else child.unlink()
     folder.rmdir()
+
+
+ENGINE_MODULES = ("__init__", "artifact", "labels", "onnx_reader", "numpy_graph", "numpy_runtime",
+                  "text_tokenizer")
+"""chat_emotion's numpy engine and what it imports: numpy and the standard library only."""
+
+
+def bundle_engine(dest: Path = BUNDLED_DIR) -> Path:
+    """Copy the numpy engine's modules into `dest/chat_emotion/`, for an APK: buildozer packs only
+    mobile_app/, and mobile_app/main.py puts `device_model/` on sys.path when chat_emotion is not
+    installed. A build artifact like the model beside it (ignored by git), not a second source."""
+    import chat_emotion
+
+    source = Path(chat_emotion.__file__).parent
+    target = dest / "chat_emotion"
+    if target.exists():
+        _remove_tree(target)
+    target.mkdir(parents=True)
+    for module in ENGINE_MODULES:
+        (target / f"{module}.py").write_bytes((source / f"{module}.py").read_bytes())
+    return target
 
 
 def bundle(name: str, store: Path = REPO_STORE, dest: Path = BUNDLED_DIR) -> Path:
     """Copy `name`'s LATEST artifact from `store` into `dest/<name>/` (what the install carries),
-    verified before and after the copy; returns the folder."""
+    verified before and after the copy, and the numpy engine beside it; returns the model's folder."""
     from chat_emotion.artifact import verify_artifact
 
     source = _store_version(store, name)
@@ -161,19 +184,28 @@ def bundle(name: str, store: Path = REPO_STORE, dest: Path = BUNDLED_DIR) -> Pat
     for file_name in ARTIFACT_FILES:
         (target / file_name).write_bytes((source / file_name).read_bytes())
     verify_artifact(target)
+    bundle_engine(dest)
     return target
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["label"]:
+        return label_main(argv[1:])
+    return bundle_main(argv)
+
+
+def bundle_main(argv: list[str]) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
         prog="python -m mobile_app.ondevice",
         description="Bundle the on-device model with the app: copy a model-store artifact into "
                     f"{BUNDLED_DIR.relative_to(PACKAGE_DIR.parent)}/NAME/, where the app looks first after "
-                    "--device-model (`make device-model` runs this). For a Raspberry Pi or desktop install: "
-                    "then pip install '.[app,ondevice]'. Android builds have no on-device runtime, so "
-                    "buildozer.spec leaves the folder out.")
+                    "--device-model (`make device-model` runs this); buildozer packs it into the APK. "
+                    "`python -m mobile_app.ondevice label --help`: label texts on this machine.")
     parser.add_argument("name", nargs="?", default=DEFAULT_DEVICE_MODEL,
                         help=f"model-store name (default {DEFAULT_DEVICE_MODEL})")
     parser.add_argument("--store", type=Path, default=REPO_STORE, help=f"model store (default {REPO_STORE})")
@@ -187,8 +219,79 @@ def main(argv: list[str] | None = None) -> int:
     except (ArtifactError, DeviceModelError, OSError) as err:  # say why, no traceback
         parser.exit(1, f"error: {err}\n")
     size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
-    print(f"bundled {args.name} ({size:.1f} MB, sha256 verified) in {folder}")
+    print(f"bundled {args.name} ({size:.1f} MB, sha256 verified) in {folder}, and the numpy engine in "
+          f"{folder.parent / 'chat_emotion'}")
     return 0
+
+
+def label_main(argv: list[str]) -> int:
+    """`python -m mobile_app.ondevice label --model-dir DIR TEXT...`: one `label<TAB>text` line a text."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m mobile_app.ondevice label",
+        description="Label texts with a model artifact on this machine, as the app does on the device: "
+                    "ONNX Runtime when it imports, else numpy alone (a Python with only numpy installed "
+                    "and the project on PYTHONPATH is enough). Prints one line a text: the label (a "
+                    "multi-label model's labels joined by '+'), a tab, the text. Example: python -m "
+                    "mobile_app.ondevice label --model-dir models/store/minilm-l2/2026-12-04 'I feel great'")
+    parser.add_argument("texts", nargs="+", metavar="TEXT", help="texts to label")
+    parser.add_argument("--model-dir", required=True, type=Path,
+                        help="artifact folder (manifest.json, model.onnx, tokenizer.json), e.g. "
+                             "models/store/NAME/VERSION or mobile_app/device_model/NAME")
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="auto: ONNX Runtime when installed, else numpy (default %(default)s)")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="also print the engine, the model and the ms each text took (to stderr)")
+    args = parser.parse_args(argv)
+    from chat_emotion.artifact import ArtifactError
+
+    try:
+        engine, loader = pick_engine(args.engine)
+        classifier = loader(args.model_dir, threads=1)
+    except (ArtifactError, DeviceModelError, OSError) as err:
+        parser.exit(1, f"error: {err}\n")
+    for text in args.texts:
+        started = time.perf_counter()
+        (prediction,) = classifier.predict([text], batch_size=1)
+        if args.verbose:
+            import sys
+
+            print(f"{ENGINE_NAMES[engine]} {classifier.manifest.ref} "
+                  f"{1000 * (time.perf_counter() - started):.1f} ms", file=sys.stderr)
+        print(f"{'+'.join(prediction.labels) or prediction.label}\t{text}")
+    return 0
+
+
+# --- the engine -----------------------------------------------------------------------------------
+
+ENGINES: tuple[str, ...] = ("auto", "onnxruntime", "numpy")
+ENGINE_NAMES = {"onnxruntime": "ONNX Runtime", "numpy": "numpy"}
+
+
+def pick_engine(wanted: str = "auto") -> tuple[str, Callable[..., Any]]:
+    """(engine name, its `load(folder, threads=, verify=)`): ONNX Runtime + tokenizers when they
+    import (the function's own runtime, ~4x faster), else the numpy engine, which needs nothing
+    python-for-android or a 32-bit Pi lacks (chat_emotion.numpy_runtime: same decisions)."""
+    if wanted not in ENGINES:
+        raise DeviceModelError(f"engine {wanted!r}: choose one of {', '.join(ENGINES)}")
+    if wanted in ("auto", "onnxruntime"):
+        try:
+            from chat_emotion.runtime import Classifier
+        except ImportError as exc:
+            if wanted == "onnxruntime":
+                raise DeviceModelError(
+                    f"ONNX Runtime was asked for but {exc.name} is missing: pip install "
+                    "'.[app,ondevice]', or use the numpy engine") from exc
+        else:
+            return "onnxruntime", Classifier.load
+    try:
+        from chat_emotion.numpy_runtime import NumpyClassifier
+    except ImportError as exc:
+        raise DeviceModelError(
+            f"this install has no on-device runtime ({exc.name} is missing): pip install numpy for the "
+            "numpy engine, or '.[app,ondevice]' for ONNX Runtime") from exc
+    return "numpy", NumpyClassifier.load
 
 
 # --- the labeller ---------------------------------------------------------------------------------
@@ -206,8 +309,11 @@ class DeviceLabeller:
     explicit: str = ""
     source: StorageSource | None = None
     threads: int = 1
+    engine: str = "auto"
+    """`auto` (ONNX Runtime when it imports, else numpy), `onnxruntime` or `numpy`."""
     status: str = "off"
     ref: str = ""
+    engine_used: str = ""
     window: int = 16
     latencies_s: list[float] = field(default_factory=list)
     _classifier: Any = None
@@ -250,12 +356,11 @@ class DeviceLabeller:
         """Find, verify and load the model; DeviceModelError says why it cannot be used."""
         try:
             from chat_emotion.artifact import ArtifactError, verify_artifact
-            from chat_emotion.runtime import Classifier
         except ImportError as exc:
             raise DeviceModelError(
                 f"this install has no on-device runtime ({exc.name} is missing): install the app with "
-                "its ondevice extra, pip install '.[app,ondevice]'. Android builds have none "
-                "(python-for-android has no ONNX Runtime or tokenizers recipe)") from exc
+                "its ondevice extra, pip install '.[app,ondevice]', or numpy alone") from exc
+        engine, loader = pick_engine(self.engine)
         problems: list[str] = []
         candidates = local_candidates(self.name, self.data_dir, self.explicit)
         if self.source is not None and not self.explicit:
@@ -267,7 +372,7 @@ class DeviceLabeller:
                 if not (folder / "manifest.json").is_file():
                     raise DeviceModelError(f"{folder} holds no model artifact (no manifest.json)")
                 verify_artifact(folder)
-                classifier = Classifier.load(folder, threads=self.threads, verify=False)
+                classifier = loader(folder, threads=self.threads, verify=False)
             except (ArtifactError, DeviceModelError, OSError, ValueError) as err:
                 problems.append(str(err))
                 continue
@@ -278,7 +383,9 @@ class DeviceLabeller:
             with self._lock:
                 self._classifier = classifier
                 self.ref = classifier.manifest.ref
-            self.status = f"ready: {self.ref} ({self.latency_ms():.1f} ms a message here)"
+                self.engine_used = engine
+            self.status = (f"ready: {self.ref} on {ENGINE_NAMES[engine]} "
+                           f"({self.latency_ms():.1f} ms a message here)")
             return
         if not problems:
             raise DeviceModelError(

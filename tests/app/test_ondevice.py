@@ -102,19 +102,37 @@ def test_a_missing_model_says_where_it_looked(tmp_path):
         DeviceLabeller(name="no-such-model", data_dir=tmp_path).load()
 
 
-def test_without_the_runtime_the_app_says_which_extra_to_install(tmp_path, monkeypatch):
+def _without(monkeypatch, *modules: str, missing: str = "onnxruntime") -> None:
+    """Make importing `modules` fail as it does where `missing` is not installed."""
     import builtins
 
     real_import = builtins.__import__
 
-    def no_onnxruntime(name, *args, **kwargs):
-        if name == "chat_emotion.runtime":
-            raise ModuleNotFoundError("No module named 'onnxruntime'", name="onnxruntime")
+    def refuse(name, *args, **kwargs):
+        if name in modules:
+            raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
-    with pytest.raises(DeviceModelError, match=r"onnxruntime is missing.*\.\[app,ondevice\]"):
+    monkeypatch.setattr(builtins, "__import__", refuse)
+
+
+def test_without_onnx_runtime_the_app_labels_with_numpy_and_says_so(tmp_path, monkeypatch, labeller):
+    _without(monkeypatch, "chat_emotion.runtime")
+    device = DeviceLabeller(name=MODEL, data_dir=tmp_path)
+    device.load()
+    assert device.engine_used == "numpy" and "on numpy" in device.status
+    text = "i am so happy and grateful for all of you today"
+    mine, theirs = device.label(text), labeller.label(text)
+    assert labeller.engine_used == "onnxruntime" and "on ONNX Runtime" in labeller.status
+    assert mine.label == theirs.label and abs(mine.score - theirs.score) < 0.02
+
+
+def test_without_any_engine_the_app_says_what_to_install(tmp_path, monkeypatch):
+    _without(monkeypatch, "chat_emotion.runtime", "chat_emotion.numpy_runtime", missing="numpy")
+    with pytest.raises(DeviceModelError, match=r"numpy is missing.*pip install numpy"):
         DeviceLabeller(name=MODEL, data_dir=tmp_path).load()
+    with pytest.raises(DeviceModelError, match=r"ONNX Runtime was asked for"):
+        DeviceLabeller(name=MODEL, data_dir=tmp_path, engine="onnxruntime").load()
 
 
 def test_hybrid_shows_a_device_label_at_once_then_the_clouds_replaces_it(tmp_path, labeller):

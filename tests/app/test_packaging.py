@@ -12,7 +12,8 @@ from tests.support.servers import REPO_ROOT
 
 APP_DIR = REPO_ROOT / "mobile_app"
 # python-for-android recipes (or pure-Python packages, which need none) the app can use.
-BUILDABLE = {"python3", "kivy", "requests", "urllib3", "certifi", "charset-normalizer", "idna", "openssl"}
+BUILDABLE = {"python3", "kivy", "numpy", "requests", "urllib3", "certifi", "charset-normalizer", "idna",
+             "openssl"}
 
 
 def spec() -> configparser.ConfigParser:
@@ -28,7 +29,10 @@ def test_buildozer_spec_names_an_app_python_for_android_can_build():
     requirements = [r.strip().split("==")[0] for r in app["requirements"].split(",")]
     assert requirements[0] == "python3" and "kivy" in requirements and "requests" in requirements
     assert set(requirements) <= BUILDABLE, set(requirements) - BUILDABLE
-    assert not {"grpcio", "google-cloud-firestore", "firebase-admin", "onnxruntime"} & set(requirements)
+    assert not {"grpcio", "google-cloud-firestore", "firebase-admin", "onnxruntime", "tokenizers"} & set(
+        requirements)
+    assert "numpy" in requirements and "onnx" in app["source.include_exts"].split(",")  # the device's engine
+    assert "device_model" not in app["source.exclude_patterns"]
     assert {"py", "kv"} <= set(app["source.include_exts"].split(","))
     # A developer's own config is not shipped by accident.
     assert "firebase-app.json" in app["source.exclude_patterns"]
@@ -72,3 +76,35 @@ def test_logic_modules_do_not_import_kivy():
 def test_kv_file_is_package_data():
     assert '"*.kv"' in (REPO_ROOT / "pyproject.toml").read_text()
     assert sorted(p.name for p in Path(APP_DIR).glob("*.kv")) == ["screens.kv"]
+
+
+def test_the_apk_layout_labels_on_the_device_with_the_bundled_numpy_engine(tmp_path):
+    """What `make device-model` bundles, laid out as buildozer packs it, labels a text with numpy
+    from the APK's own copy of chat_emotion (none installed: the interpreter runs without site)."""
+    from mobile_app.ondevice import bundle
+
+    root = tmp_path / "apk"
+    root.mkdir()
+    for path in APP_DIR.iterdir():
+        if path.suffix in {".py", ".kv"}:
+            shutil.copy(path, root / path.name)
+    bundle("distilbert", dest=root / "device_model")
+    import numpy
+
+    site = tmp_path / "site"  # numpy alone, as python-for-android's recipe provides it
+    site.mkdir()
+    numpy_home = Path(numpy.__file__).resolve().parent
+    for entry in (numpy_home, numpy_home.with_name("numpy.libs")):
+        if entry.exists():
+            (site / entry.name).symlink_to(entry)
+    probe = ("import runpy, sys; runpy.run_path('main.py'); import chat_emotion.numpy_runtime as n; "
+             "from mobile_app.ondevice import DeviceLabeller; "
+             "d = DeviceLabeller(name='distilbert'); d.load(); "
+             "print(n.__file__); print(d.engine_used, d.label('i am so happy and grateful today').label)")
+    base = getattr(sys, "_base_executable", sys.executable)
+    out = subprocess.run([base, "-S", "-c", probe], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={"KIVY_NO_ARGS": "1", "KIVY_HOME": str(tmp_path / "kivy"),
+                              "PYTHONPATH": str(site), "KIVY_LOG_MODE": "PYTHON", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    engine_file = root / "device_model" / "chat_emotion" / "numpy_runtime.py"
+    assert out.stdout.split() == [str(engine_file), "numpy", "joy"]
