@@ -73,8 +73,7 @@ def device_child(folder: Path, messages: int, agreement: Path | None, engine: st
     import mobile_app  # noqa: F401  (one BLAS thread, as in the app)
     from mobile_app.ondevice import pick_engine
 
-    _, load = pick_engine(engine)
-    load(folder, threads=1, verify=False)  # imports the engine's modules: the runtime's memory
+    _, load = pick_engine(engine)  # imports the engine's modules: the runtime's memory
     rss_imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     classifier = load(folder, threads=1)
