@@ -10,6 +10,8 @@ Params (set in functions/.env, functions/.env.<project>, or answered at `firebas
   DEFAULT_MODEL   what a message's `model: "default"` means: `store` (the default) follows
                   <store>/DEFAULT; or a model reference such as `minilm` or `minilm@2026-11-25`.
   MODEL_CACHE_MB  memory budget for models kept warm in one instance (least recently used evicted).
+  RATE_PER_MINUTE, RATE_PER_DAY  messages one person (uid) may have classified per UTC minute / day;
+                  past either, a message ends ERROR RATE_LIMITED before any model runs (0: no limit).
   MEMORY_MB, CONCURRENCY, MIN_INSTANCES, MAX_INSTANCES  the instance shape (see docs/FUNCTION.md).
 The region and CPU count are plain options: the Python SDK takes no params for them.
 
@@ -48,6 +50,10 @@ DEFAULT_MODEL = StringParam(
     description="Model for messages asking for 'default': 'store' follows <store>/DEFAULT, or name[@version]")
 MODEL_CACHE_MB = IntParam(
     "MODEL_CACHE_MB", default=192, description="Memory budget (MB) for models kept warm per instance")
+RATE_PER_MINUTE = IntParam(
+    "RATE_PER_MINUTE", default=30, description="Messages one person may have classified per minute (0: no limit)")
+RATE_PER_DAY = IntParam(
+    "RATE_PER_DAY", default=1000, description="Messages one person may have classified per UTC day (0: no limit)")
 MEMORY_MB = IntParam("MEMORY_MB", default=512, description="Instance memory in MB")
 CONCURRENCY = IntParam("CONCURRENCY", default=16, description="Events one instance handles at once")
 MIN_INSTANCES = IntParam("MIN_INSTANCES", default=0, description="Instances kept warm (0: free when idle)")
@@ -87,6 +93,7 @@ def recover_messages(event: scheduler_fn.ScheduledEvent) -> None:
 
 def _settings():  # -> chat_emotion.handler.Settings, imported lazily (deploy discovery)
     from chat_emotion.handler import Settings
+    from chat_emotion.quota import Limits
 
     return Settings(
         model_store=MODEL_STORE.value,
@@ -95,6 +102,7 @@ def _settings():  # -> chat_emotion.handler.Settings, imported lazily (deploy di
         lease_s=LEASE_S,
         max_attempts=MAX_ATTEMPTS,
         base_dir=BASE_DIR,
+        limits=Limits(per_minute=RATE_PER_MINUTE.value, per_day=RATE_PER_DAY.value),
     )
 
 

@@ -51,11 +51,18 @@ _WHERE = {
 }
 
 
+RATE_LIMITED = "RATE_LIMITED"
+"""The function's code for a message past the sender's rate limit (functions/chat_emotion/quota.py)."""
+
+
 def describe(msg: Message) -> BubbleView:
     when = time.strftime("%H:%M", time.localtime(msg.created_local))
     if msg.state is State.QUEUED:
         why = msg.last_attempt_error
         status = f"{when} · not sent yet: {why.rstrip('.')}" if why else f"{when} · sending…"
+    elif msg.state is State.ERROR and msg.error_code == RATE_LIMITED:
+        # Not a fault of the classifier's: the message is kept, and Retry sends it again.
+        status = f"{when} · limit reached: kept here to send again"
     else:
         status = f"{when} · {_WHERE[msg.state]}" if _WHERE[msg.state] else when
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chat_emotion import errors
+from chat_emotion import errors, quota
 from chat_emotion import logs as logger
 from chat_emotion.artifact import ArtifactError
 from chat_emotion.repository import Claim, FirestoreRepository, MessageRepository
@@ -51,6 +51,8 @@ class Settings:
     """Claims of one message before it ends as ERROR ATTEMPTS_EXHAUSTED (each earlier run died)."""
     base_dir: Path | None = None
     """Where a relative MODEL_STORE is resolved (the repository root)."""
+    limits: quota.Limits = quota.Limits()
+    """RATE_PER_MINUTE / RATE_PER_DAY: messages one person may have classified (0: no limit)."""
 
 
 @dataclass(frozen=True)
@@ -207,15 +209,18 @@ def process(service: Service, event: MessageEvent) -> Outcome:
     """Run one event to its outcome; writes through `service.repository`, logs every outcome."""
     context = {"path": event.document, "eventId": event.event_id}
     try:
-        parse_path(event.document)
+        uid, _ = parse_path(event.document)
     except Rejected as rejected:
         # Not our document: writing to it could clobber someone else's data. Log only.
         logger.warn(str(rejected), code=rejected.code, **context)
         return Outcome("SKIPPED", rejected.code)
 
     _prefetch(service, event.model_hint)
+    limits = service.settings.limits
+    counted = quota.window(uid) if limits.enabled else None
     try:
-        claim: Claim = service.repository.claim(event.document, lease_s=service.settings.lease_s)
+        claim: Claim = service.repository.claim(event.document, lease_s=service.settings.lease_s,
+                                                count=counted)
     except Exception:
         # Firestore unreachable or contention beyond every retry: nothing can be written to the
         # message, so the log is the only record. Re-raised so the platform reports a failed run.
@@ -237,6 +242,13 @@ def process(service: Service, event: MessageEvent) -> Outcome:
         return _fail(service, event, errors.ATTEMPTS_EXHAUSTED,
                      f"{claim.attempt - 1} runs claimed this message and none finished (the instance "
                      "died each time); it will not be tried again", context)
+
+    refused = quota.refusal(limits, claim.usage, counted) if claim.usage and counted else None
+    if refused is not None:
+        # Before any model runs; given back, so refused messages leave the quota as it was.
+        service.repository.refund(counted)
+        sentence, retry_at = refused
+        return _fail(service, event, errors.RATE_LIMITED, sentence, context, retry_at=retry_at)
 
     try:
         text, model_value = validate(claim.data or {})
@@ -262,10 +274,10 @@ def process(service: Service, event: MessageEvent) -> Outcome:
 
 
 def _fail(service: Service, event: MessageEvent, code: str, message: str, context: dict[str, str],
-          *, logged: bool = False) -> Outcome:
+          *, logged: bool = False, retry_at: Any = None) -> Outcome:
     if not logged:
         logger.warn(message, code=code, **context)
-    if not service.repository.fail(event.document, code, message):
+    if not service.repository.fail(event.document, code, message, retry_at=retry_at):
         logger.warn("message deleted before its error could be recorded", code=errors.MESSAGE_DELETED,
                     originalCode=code, **context)
         return Outcome("SKIPPED", errors.MESSAGE_DELETED)

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from chat_emotion.quota import Usage, Window
+
 ClaimKind = Literal["claimed", "missing", "taken"]
 
 PROCESSING, COMPLETED, ERROR = "PROCESSING", "COMPLETED", "ERROR"
@@ -31,26 +33,35 @@ class Claim:
 
     `attempt` counts the claims of this message, this one included (status.attempts): a claim
     that takes over a dead run's lease is attempt 2, 3, ... and the handler gives up past a bound.
+    `usage`: the sender's rate-limit counters after this message, when the claim counted it (its
+    first claim, with a `count` window); None otherwise.
     """
 
     kind: ClaimKind
     data: dict[str, Any] | None = None
     state: str | None = None
     attempt: int = 0
+    usage: Usage | None = None
 
 
 class MessageRepository(Protocol):
-    def claim(self, path: str, *, lease_s: float) -> Claim:
+    def claim(self, path: str, *, lease_s: float, count: Window | None = None) -> Claim:
         """Atomically set status PROCESSING unless the message has a status (younger than
-        `lease_s` when PROCESSING: an older claim belongs to a run that died, and is taken over)."""
+        `lease_s` when PROCESSING: an older claim belongs to a run that died, and is taken over).
+        With `count`, a first claim also counts the message in that rate-limit window, in the
+        same atomic write (chat_emotion.quota)."""
+        ...
+
+    def refund(self, where: Window) -> None:
+        """Take one message back out of `where`'s counters (it was refused, not classified)."""
         ...
 
     def complete(self, path: str, emotion: dict[str, Any]) -> bool:
         """Set status COMPLETED and `emotion`; False when the message no longer exists."""
         ...
 
-    def fail(self, path: str, code: str, message: str) -> bool:
-        """Set status ERROR with {code, message}; False when the message no longer exists."""
+    def fail(self, path: str, code: str, message: str, *, retry_at: dt.datetime | None = None) -> bool:
+        """Set status ERROR with {code, message} (and retryAt); False when the message no longer exists."""
         ...
 
 
@@ -93,7 +104,7 @@ class FirestoreRepository:
     def for_database(cls, project: str, database: str = "(default)") -> FirestoreRepository:
         return cls(_client(project, database))
 
-    def claim(self, path: str, *, lease_s: float) -> Claim:
+    def claim(self, path: str, *, lease_s: float, count: Window | None = None) -> Claim:
         from google.api_core import exceptions
         from google.cloud import firestore
 
@@ -112,12 +123,19 @@ class FirestoreRepository:
             if not claimable(status, dt.datetime.now(dt.UTC), lease_s):
                 return Claim("taken", data, status.get("state") if isinstance(status, dict) else None)
             claim_number = next_attempt(status)
+            batch = self._client.batch()
+            batch.update(
+                ref,
+                {"status": {"state": PROCESSING, "startTime": firestore.SERVER_TIMESTAMP,
+                            "updateTime": firestore.SERVER_TIMESTAMP, "attempts": claim_number}},
+                option=self._client.write_option(last_update_time=snapshot.update_time),
+            )
+            counted = count is not None and claim_number == 1
+            if counted:
+                # In the same commit: counted if and only if claimed (a duplicate's batch fails whole).
+                self._count(batch, count, 1)
             try:
-                ref.update(
-                    {"status": {"state": PROCESSING, "startTime": firestore.SERVER_TIMESTAMP,
-                                "updateTime": firestore.SERVER_TIMESTAMP, "attempts": claim_number}},
-                    option=self._client.write_option(last_update_time=snapshot.update_time),
-                )
+                results = batch.commit()
             except exceptions.NotFound:
                 return Claim("missing")
             except exceptions.FailedPrecondition:
@@ -125,8 +143,22 @@ class FirestoreRepository:
                 # spreads out re-reads of a document several deliveries race on.
                 time.sleep(min(0.01 * 2**attempt, 0.2) * random.uniform(0.5, 1.5))
                 continue
-            return Claim("claimed", data, attempt=claim_number)
+            return Claim("claimed", data, attempt=claim_number,
+                         usage=_usage(results[1]) if counted else None)
         raise RuntimeError(f"could not claim {path}: it changed under each of {_CLAIM_ATTEMPTS} reads")
+
+    def _count(self, batch: Any, where: Window, step: int) -> None:
+        from google.cloud import firestore
+
+        # Transforms come back sorted by field path: `day`, then `minute.<key>` (see _usage).
+        batch.set(self._client.document(where.document),
+                  {"day": firestore.Increment(step), "minute": {where.minute_key: firestore.Increment(step)},
+                   "expireAt": where.expire_at}, merge=True)
+
+    def refund(self, where: Window) -> None:
+        batch = self._client.batch()
+        self._count(batch, where, -1)
+        batch.commit()
 
     def _update(self, path: str, fields: dict[str, Any]) -> bool:
         from google.api_core import exceptions
@@ -148,15 +180,24 @@ class FirestoreRepository:
             "emotion": emotion,
         })
 
-    def fail(self, path: str, code: str, message: str) -> bool:
+    def fail(self, path: str, code: str, message: str, *, retry_at: dt.datetime | None = None) -> bool:
         from google.cloud import firestore
 
+        error: dict[str, Any] = {"code": code, "message": message}
+        if retry_at is not None:
+            error["retryAt"] = retry_at
         return self._update(path, {
             "status.state": ERROR,
             "status.updateTime": firestore.SERVER_TIMESTAMP,
             "status.completeTime": firestore.SERVER_TIMESTAMP,
-            "status.error": {"code": code, "message": message},
+            "status.error": error,
         })
+
+
+def _usage(result: Any) -> Usage:
+    """The counters' new values from the counting write's transform results (day, then minute)."""
+    day, minute = (value.integer_value for value in result.transform_results)
+    return Usage(minute=int(minute), day=int(day))
 
 
 _clients: dict[tuple[str, str], Any] = {}

@@ -53,6 +53,17 @@ def test_errors_are_shown_with_their_message_and_a_retry():
     assert view.can_retry and view.error.startswith("The server refused") and view.status.endswith("not sent")
 
 
+def test_a_rate_limited_message_is_kept_with_when_to_send_it_again():
+    sentence = ("you have sent more than 30 messages this minute; this one was not classified: "
+                "send it again after 12:01:00 UTC")
+    limited = message({"status": {"state": "ERROR", "error": {"code": "RATE_LIMITED", "message": sentence,
+                                                               "retryAt": "2026-12-05T12:01:00Z"}}})
+    view = describe(limited)
+    assert view.status.endswith("· limit reached: kept here to send again")
+    assert view.error == f"{sentence} (RATE_LIMITED)" and view.can_retry
+    assert limited.text == "a day"  # nothing lost: Retry sends the same text anew
+
+
 def test_unknown_labels_get_a_stable_colour():
     assert emotion_colour("curiosity") == emotion_colour("Curiosity") == emotion_colour("curiosity")
     assert emotion_colour("JOY") == EMOTION_COLOURS["joy"]

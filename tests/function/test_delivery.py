@@ -11,6 +11,7 @@ FirestoreRepository), so this also covers the wiring main.py -> Settings -> Serv
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
@@ -61,13 +62,19 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float 
     raise RuntimeError(f"function server not listening on {port} after {timeout:.0f} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory,
-          tiny_artifacts: dict[str, TinyArtifact]) -> Iterator[Stack]:
+BURST_LIMITS = {"RATE_PER_MINUTE": "100000", "RATE_PER_DAY": "1000000"}
+"""Limits no test here reaches (tests/reliability/test_burst.py sends 50 a person at once), yet
+counted: the rate-limit write rides on every claim of this tier. tests/reliability/test_rate_limit.py
+runs a stack with small ones."""
+
+
+@contextlib.contextmanager
+def running_stack(root: Path, tiny_artifacts: dict[str, TinyArtifact],
+                  params: dict[str, str]) -> Iterator[Stack]:
+    """The emulator (rules loaded) delivering to the function server, which gets `params` as env."""
     reason = why_no_firestore_emulator()
     if reason:
         pytest.skip(reason)
-    root = tmp_path_factory.mktemp("delivery")
     store = LocalStore(root / "store")
     store.publish(tiny_artifacts["single"].directory, make_default=True)
     store.publish(tiny_artifacts["multi"].directory)
@@ -81,7 +88,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
     log = root / "function.log"
     env = {**os.environ, "GCLOUD_PROJECT": PROJECT, "FIRESTORE_EMULATOR_HOST": emulator.host,
            "MODEL_STORE": str(store.root), "NO_GCE_CHECK": "true", "METADATA_SERVER_DETECTION": "none",
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", **params}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "chat_emotion.emulator_adapter",
@@ -96,6 +103,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
     finally:
         # Only the server this fixture started: its own process group, by pid.
         stop_process_group(proc)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory,
+          tiny_artifacts: dict[str, TinyArtifact]) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("delivery"), tiny_artifacts, BURST_LIMITS) as running:
+        yield running
 
 
 def wait_for_state(stack: Stack, path: str, timeout: float = 30.0) -> dict:

@@ -12,12 +12,12 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from chat_emotion import errors, handler
+from chat_emotion import errors, handler, quota
 from chat_emotion.handler import Service, Settings
 from chat_emotion.repository import FirestoreRepository
 from chat_emotion.store import LocalStore
@@ -324,7 +324,7 @@ def test_default_model_param(backend: Backend, deliver: Callable[..., None], ser
 def test_claim_failure_is_logged_and_fails_the_run(backend: Backend, function_app: Any, service: Service,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    def unreachable(path: str, *, lease_s: float) -> None:
+    def unreachable(path: str, *, lease_s: float, count: Any = None) -> None:
         raise ConnectionError("firestore unreachable")
 
     monkeypatch.setattr(service.repository, "claim", unreachable)
@@ -349,12 +349,12 @@ class ClaimAfterWarm(MemoryRepository):
     def _warm(self) -> bool:
         return self.service is not None and self.service.cache is not None and len(self.service.cache) > 0
 
-    def claim(self, path: str, *, lease_s: float) -> Any:
+    def claim(self, path: str, *, lease_s: float, count: Any = None) -> Any:
         deadline = time.monotonic() + self.deadline_s
         while not self._warm() and time.monotonic() < deadline:
             time.sleep(0.01)
         self.model_was_warm.append(self._warm())
-        return super().claim(path, lease_s=lease_s)
+        return super().claim(path, lease_s=lease_s, count=count)
 
 
 def test_a_cold_instance_loads_the_model_while_the_claim_waits(
@@ -375,3 +375,99 @@ def test_a_cold_instance_loads_the_model_while_the_claim_waits(
     assert repo.model_was_warm == [True]
     assert repo.service.cache.keys() == [f"{model_store.uri}|tinymulti@v1"]
     assert repo.get(PATH)["emotion"]["model"] == "tinymulti"
+
+
+# --- rate limits (chat_emotion.quota) -------------------------------------------------------------
+
+NOON = dt.datetime(2026, 12, 5, 12, 0, 10, tzinfo=dt.UTC)
+
+
+def counter(backend: Backend, uid: str, now: dt.datetime = NOON) -> dict[str, Any] | None:
+    """The rate-limit document of `uid` for `now`'s day, as the backend stores it."""
+    path = quota.window(uid, now).document
+    return backend.repository.counters.get(path) if backend.name == "memory" else backend.get(path)
+
+
+@pytest.fixture
+def limited(service: Service, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Set the service's limits and stop its clock at NOON (moved with the returned setter)."""
+    monkeypatch.setattr(quota, "clock", lambda: NOON)
+
+    def set_limits(per_minute: int, per_day: int) -> None:
+        service.settings = replace(service.settings, limits=quota.Limits(per_minute, per_day))
+
+    return set_limits
+
+
+def test_past_the_minute_limit_a_message_is_refused_before_any_model_runs(
+        backend: Backend, deliver: Callable[..., None], limited: Callable[..., None], service: Service,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    limited(per_minute=3, per_day=100)
+    paths = [f"users/alice/messages/a{i}" for i in range(5)]
+    for path in paths:
+        backend.create(path, message())
+        deliver(path, message())
+    bob = "users/bob/messages/b0"  # another person in the same minute is not limited
+    backend.create(bob, message())
+    deliver(bob, message())
+
+    states = [backend.get(p)["status"] for p in paths]
+    assert [s["state"] for s in states] == ["COMPLETED"] * 3 + ["ERROR"] * 2
+    for status in states[3:]:
+        assert status["error"]["code"] == errors.RATE_LIMITED
+        assert "more than 3 messages this minute" in status["error"]["message"]
+        assert "12:01:00 UTC" in status["error"]["message"]
+        assert status["error"]["retryAt"] == dt.datetime(2026, 12, 5, 12, 1, tzinfo=dt.UTC)
+        assert "emotion" not in backend.get(paths[3])
+    assert backend.get(bob)["status"]["state"] == "COMPLETED"
+    logged = codes(capsys.readouterr().out)
+    assert logged.count("OK") == 4 and logged.count(errors.RATE_LIMITED) == 2
+    # Refused messages were given back: the counters hold what was classified.
+    alice = counter(backend, "alice")
+    assert alice["day"] == 3 and alice["minute"] == {quota.window("alice", NOON).minute_key: 3}
+    assert alice["expireAt"] == dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    assert counter(backend, "bob")["day"] == 1
+
+
+def test_the_next_minute_is_allowed_again_until_the_day_limit(
+        backend: Backend, deliver: Callable[..., None], limited: Callable[..., None],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    limited(per_minute=2, per_day=3)
+    outcomes = []
+    for i, minute in enumerate([0, 0, 0, 1, 2]):
+        monkeypatch.setattr(quota, "clock", lambda m=minute: NOON + dt.timedelta(minutes=m))
+        path = f"users/alice/messages/d{i}"
+        backend.create(path, message())
+        deliver(path, message())
+        status = backend.get(path)["status"]
+        outcomes.append(status["state"] if status["state"] == "COMPLETED" else status["error"]["message"])
+    assert outcomes[:2] == ["COMPLETED"] * 2
+    assert "this minute" in outcomes[2]
+    assert outcomes[3] == "COMPLETED"  # a new minute
+    assert "more than 3 messages today (UTC)" in outcomes[4] and "2026-12-06 00:00 UTC" in outcomes[4]
+    assert counter(backend, "alice")["day"] == 3
+
+
+def test_a_message_is_counted_once_whatever_its_deliveries_and_claims(
+        backend: Backend, deliver: Callable[..., None], limited: Callable[..., None]) -> None:
+    limited(per_minute=10, per_day=10)
+    backend.create(PATH, message())
+    deliver(PATH, message(), event_id="evt-1")
+    deliver(PATH, message(), event_id="evt-1")  # a duplicate delivery: its claim never lands
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    stuck = "users/alice/messages/stuck"  # a dead run's claim taken over: attempt 2, not counted again
+    backend.create(stuck, message(status={"state": "PROCESSING", "startTime": long_ago,
+                                          "updateTime": long_ago, "attempts": 1}))
+    deliver(stuck, message())
+    assert backend.get(stuck)["status"]["state"] == "COMPLETED"
+    assert counter(backend, "alice")["day"] == 1
+
+
+def test_no_limits_write_no_counter(backend: Backend, deliver: Callable[..., None],
+                                    limited: Callable[..., None]) -> None:
+    limited(per_minute=0, per_day=0)
+    for i in range(3):
+        backend.create(f"users/alice/messages/n{i}", message())
+        deliver(f"users/alice/messages/n{i}", message())
+    assert backend.get("users/alice/messages/n2")["status"]["state"] == "COMPLETED"
+    assert counter(backend, "alice") is None

@@ -14,6 +14,7 @@ import datetime as dt
 import threading
 from typing import Any
 
+from chat_emotion.quota import Usage, Window
 from chat_emotion.repository import COMPLETED, ERROR, PROCESSING, Claim, claimable, next_attempt
 
 
@@ -21,6 +22,8 @@ class MemoryRepository:
     def __init__(self) -> None:
         self.documents: dict[str, dict[str, Any]] = {}
         self.completions = 0
+        self.counters: dict[str, dict[str, Any]] = {}
+        """Rate-limit documents by path, as FirestoreRepository writes them (day, minute.{key})."""
         self._lock = threading.Lock()
 
     def create(self, path: str, fields: dict[str, Any]) -> None:
@@ -36,7 +39,7 @@ class MemoryRepository:
         with self._lock:
             self.documents.pop(path, None)
 
-    def claim(self, path: str, *, lease_s: float) -> Claim:
+    def claim(self, path: str, *, lease_s: float, count: Window | None = None) -> Claim:
         now = dt.datetime.now(dt.UTC)
         with self._lock:
             doc = self.documents.get(path)
@@ -48,7 +51,19 @@ class MemoryRepository:
                 return Claim("taken", data, status.get("state") if isinstance(status, dict) else None)
             attempt = next_attempt(status)
             doc["status"] = {"state": PROCESSING, "startTime": now, "updateTime": now, "attempts": attempt}
-            return Claim("claimed", data, attempt=attempt)
+            usage = self._count(count, 1) if count is not None and attempt == 1 else None
+            return Claim("claimed", data, attempt=attempt, usage=usage)
+
+    def _count(self, where: Window, step: int) -> Usage:
+        counter = self.counters.setdefault(where.document, {"day": 0, "minute": {}})
+        counter["day"] += step
+        counter["minute"][where.minute_key] = counter["minute"].get(where.minute_key, 0) + step
+        counter["expireAt"] = where.expire_at
+        return Usage(minute=counter["minute"][where.minute_key], day=counter["day"])
+
+    def refund(self, where: Window) -> None:
+        with self._lock:
+            self._count(where, -1)
 
     def _update(self, path: str, state: str, extra: dict[str, Any]) -> bool:
         now = dt.datetime.now(dt.UTC)
@@ -68,5 +83,8 @@ class MemoryRepository:
     def complete(self, path: str, emotion: dict[str, Any]) -> bool:
         return self._update(path, COMPLETED, {"emotion": emotion})
 
-    def fail(self, path: str, code: str, message: str) -> bool:
-        return self._update(path, ERROR, {"error": {"code": code, "message": message}})
+    def fail(self, path: str, code: str, message: str, *, retry_at: dt.datetime | None = None) -> bool:
+        error: dict[str, Any] = {"code": code, "message": message}
+        if retry_at is not None:
+            error["retryAt"] = retry_at
+        return self._update(path, ERROR, {"error": error})
