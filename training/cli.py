@@ -332,7 +332,12 @@ def _parser() -> argparse.ArgumentParser:
         "distill bert --teacher runs/minilm --data ../shared/data/emotion -o runs/bert-student",
     )
     p.add_argument("model", help="student architecture or model")
-    p.add_argument("--teacher", required=True, help="fine-tuned teacher checkpoint folder")
+    p.add_argument(
+        "--teacher",
+        required=True,
+        help="fine-tuned teacher: a checkpoint folder or an exported artifact; several separated by "
+        "commas distil their mean logits (an ensemble), e.g. --teacher runs/minilm,runs/minilm-s7",
+    )
     p.add_argument("--temperature", type=float, default=2.0, help="softening temperature T")
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the distillation loss (0..1)")
     p.add_argument("--layers", type=int, default=4, help="student layers (built from scratch)")

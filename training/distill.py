@@ -113,8 +113,38 @@ class Teacher:
         return runtime_logits(self._classifier, texts, batch_size=64, progress=True)
 
 
-def teacher_logits(cache_dir: Path, teacher: Teacher, texts: list[str]) -> np.ndarray:
-    """The teacher's logits for `texts`, cached in `cache_dir` under a key of teacher and texts."""
+class Ensemble:
+    """Several teachers as one: the mean of their logits (differently seeded or cut teachers err
+    differently, so their mean is a better teacher than each). The first member's tokenizer,
+    thresholds and length stand for the ensemble."""
+
+    def __init__(self, members: list[Teacher]) -> None:
+        first = members[0]
+        for other in members[1:]:
+            if other.labels != first.labels:
+                raise ValueError(f"teachers disagree on labels: {first.path} has {first.labels}, "
+                                 f"{other.path} has {other.labels}")
+        self.members = members
+        self.path = ",".join(m.path for m in members)
+        self.labels, self.threshold, self.max_length = first.labels, first.threshold, first.max_length
+        self.tokenizer, self.base = first.tokenizer, first.base
+        self.kind = "ensemble(" + ", ".join(m.kind for m in members) + ")"
+        self.recipe = [m.recipe for m in members]
+
+
+def load_teacher(spec: str, threads: int | None) -> Teacher | Ensemble:
+    """`--teacher`: one checkpoint or artifact, or several separated by commas (an ensemble)."""
+    paths = [part.strip() for part in spec.split(",") if part.strip()]
+    if len(paths) == 1:
+        return Teacher(paths[0], threads)
+    return Ensemble([Teacher(path, threads) for path in paths])
+
+
+def teacher_logits(cache_dir: Path, teacher: Teacher | Ensemble, texts: list[str]) -> np.ndarray:
+    """The teacher's logits for `texts`, cached in `cache_dir` under a key of teacher and texts
+    (an ensemble's: the mean of its members', each cached on its own)."""
+    if isinstance(teacher, Ensemble):
+        return np.mean([teacher_logits(cache_dir, member, texts) for member in teacher.members], axis=0)
     key = "\n".join([teacher.path, teacher.kind, str(teacher.max_length), *texts])
     cache = Path(cache_dir) / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
     if cache.is_file():
@@ -193,7 +223,7 @@ def distill(config: DistillConfig) -> CheckpointInfo:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if config.threads:
         torch.set_num_threads(config.threads)
-    teacher = Teacher(config.teacher, config.threads)
+    teacher = load_teacher(config.teacher, config.threads)
     config = replace(config, labels=config.labels or teacher.labels)
     train_set, selection, eval_set = load_data(config)
     if list(train_set.label_names) != teacher.labels:

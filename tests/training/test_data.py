@@ -162,3 +162,18 @@ def test_head_is_a_seeded_sample(tmp_path):
     a, b = data.head(10, seed=3), data.head(10, seed=3)
     assert a.texts == b.texts and len(a) == 10
     assert all(data.labels[data.texts.index(t)] == y for t, y in zip(a.texts, a.labels, strict=True))
+
+
+def test_the_selection_slice_is_the_same_rows_in_any_order_and_never_splits_a_text(tmp_path):
+    lines = [f"text number {i};{'joy' if i % 2 else 'sadness'}\n" for i in range(2000)]
+    lines += ["a repeated text;joy\n"] * 5
+    data = load_dataset(write(tmp_path / "t.txt", "".join(lines)))
+    rest, held = data.split_off(0.1)
+    assert len(rest) + len(held) == len(data)
+    assert 150 < len(held) < 250  # about a tenth
+    assert not set(rest.texts) & set(held.texts)  # a repeated text lands on one side only
+    assert all(data.labels[data.texts.index(t)] == y for t, y in zip(held.texts, held.labels, strict=True))
+    shuffled = load_dataset(write(tmp_path / "r.txt", "".join(reversed(lines))))
+    assert set(shuffled.split_off(0.1)[1].texts) == set(held.texts)
+    assert "selection slice 0.1" in held.source
+    assert len(data.split_off(0.0)[1]) == 0

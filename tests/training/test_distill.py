@@ -198,3 +198,48 @@ def test_keep_layers_is_refused_for_a_scratch_student_and_when_unordered(teacher
             data=str(emotion_dir),
             output_dir=str(tmp_path / "s"),
         )
+
+
+def test_an_ensemble_teaches_the_mean_of_its_members_logits(teacher, tmp_path):
+    from training.distill import Ensemble, load_teacher
+
+    texts = ["i feel happy", "so scared now", "angry at work"]
+    one = teacher_logits(tmp_path, Teacher(str(teacher), 1), texts)
+    artifact = tmp_path / "artifact"
+    export(ExportOptions(checkpoint=str(teacher), output_dir=str(artifact), threads=1))
+    other = teacher_logits(tmp_path, Teacher(str(artifact), 1), texts)
+    ensemble = load_teacher(f"{teacher}, {artifact}", 1)
+    assert isinstance(ensemble, Ensemble) and ensemble.kind == "ensemble(torch, onnx-int8)"
+    assert ensemble.labels == Teacher(str(teacher), 1).labels
+    assert np.allclose(teacher_logits(tmp_path, ensemble, texts), (one + other) / 2)
+    assert isinstance(load_teacher(str(teacher), 1), Teacher)
+
+
+def test_transfer_texts_carry_the_soft_loss_alone(emotion_dir, tmp_path):
+    from training.data import load_dataset
+    from training.distill import transfer_set, with_teacher_labels
+
+    train_set = load_dataset(emotion_dir, "train")
+    rest, held = train_set.split_off(0.2)
+    val = load_dataset(emotion_dir, "validation", label_names=train_set.label_names)
+    new = [f"an unlabelled comment number {i}" for i in range(12)]
+    # The transfer corpus overlaps every held-out set, and repeats itself: only its new texts stay.
+    mixed = [*new, *new[:3], rest.texts[0], held.texts[0], val.texts[0]]
+    (tmp_path / "transfer.txt").write_text("".join(f"{t};{('joy', 'fear')[i % 2]}\n" for i, t in enumerate(mixed)))
+    texts = transfer_set(str(tmp_path / "transfer.txt"), rest, held, val)
+    assert texts == new
+    logits = np.eye(6, dtype=np.float32)[np.arange(len(texts)) % 6] * 5
+    extended = with_teacher_labels(rest, texts, logits, None)
+    assert extended.texts[len(rest):] == texts and extended.labels[len(rest):] == list(np.arange(len(texts)) % 6)
+    # Rows without a true label: the hard term ignores them whatever their placeholder label says.
+    student, teacher_out = torch.randn(4, 6), torch.randn(4, 6)
+    labels = torch.tensor([0, 1, 2, 3])
+    mask = torch.tensor([1, 1, 0, 0])
+    masked = distillation_loss(student, teacher_out, labels, temperature=2.0, alpha=0.5, multi_label=False,
+                               labelled=mask)
+    flipped = distillation_loss(student, teacher_out, torch.tensor([0, 1, 5, 4]), temperature=2.0, alpha=0.5,
+                                multi_label=False, labelled=mask)
+    assert torch.allclose(masked, flipped)
+    soft = distillation_loss(student, teacher_out, labels, temperature=2.0, alpha=1.0, multi_label=False)
+    hard_two = F.cross_entropy(student[:2], labels[:2])
+    assert torch.allclose(masked, 0.5 * soft + 0.5 * hard_two, atol=1e-6)
