@@ -185,22 +185,35 @@ def test_the_apps_sign_in_errors_never_carry_tokens(tmp_path: Path,
 def test_the_functions_log_carries_no_token_or_text(function_app: object, monkeypatch: pytest.MonkeyPatch,
                                                     capfd: pytest.CaptureFixture[str], model_store: object,
                                                     install_service: object) -> None:
+    from chat_emotion.quota import Limits
+
     from tests.function.conftest import PROJECT, UNUSED_FIRESTORE
     from tests.support.cloudevents import created_event
     from tests.support.memory_repository import MemoryRepository
 
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", UNUSED_FIRESTORE)
     repo = MemoryRepository()
-    install_service(repo, model_store)  # type: ignore[operator]
+    install_service(repo, model_store, limits=Limits(per_minute=3, per_day=100))  # type: ignore[operator]
     secret_text = f"my token is {TOKEN} and my key {REFRESH}"
-    fields = {"text": secret_text, "model": "default"}
-    repo.create("users/alice/messages/m1", fields)
-    headers, body = created_event("users/alice/messages/m1", fields, project=PROJECT)
-    headers["Authorization"] = f"Bearer {TOKEN}"  # Eventarc's own token on the push request
-    response = function_app.test_client().post("/", headers=headers, data=body)  # type: ignore[attr-defined]
-    assert response.status_code == 200
-    assert repo.get("users/alice/messages/m1")["status"]["state"] == "COMPLETED"
+    # Every outcome that logs: classified, refused for its text, unknown model, rate-limited.
+    documents = {"m1": {"text": secret_text, "model": "default"},
+                 "m2": {"text": secret_text * 40, "model": "default"},
+                 "m3": {"text": secret_text, "model": "nosuchmodel"},
+                 "m4": {"text": secret_text, "model": "default"}}
+    for message_id, fields in documents.items():
+        path = f"users/alice/messages/{message_id}"
+        repo.create(path, fields)
+        headers, body = created_event(path, fields, project=PROJECT)
+        headers["Authorization"] = f"Bearer {TOKEN}"  # Eventarc's own token on the push request
+        response = function_app.test_client().post("/", headers=headers, data=body)  # type: ignore[attr-defined]
+        assert response.status_code == 200
+    states = {m: repo.get(f"users/alice/messages/{m}")["status"] for m in documents}
+    assert states["m1"]["state"] == "COMPLETED"
+    assert [states[m]["error"]["code"] for m in ("m2", "m3", "m4")] == [
+        "TEXT_TOO_LONG", "MODEL_UNKNOWN", "RATE_LIMITED"]
     out = capfd.readouterr()
-    assert '"code": "OK"' in out.out or '"code":"OK"' in out.out
     logged = out.out + out.err
+    for code in ("OK", "TEXT_TOO_LONG", "MODEL_UNKNOWN", "RATE_LIMITED"):
+        assert f'"code": "{code}"' in logged
+    assert "my token is" not in logged
     assert TOKEN not in logged and REFRESH not in logged and "Bearer" not in logged
