@@ -87,3 +87,22 @@ def test_rules_accept_exactly_the_contracts_texts(firestore: FirestoreEmulator, 
     fields = {**GOOD, "text": case.text}
     status, body = commit_create(firestore, PATH, fields, firestore.user_headers("alice"))
     assert status == (200 if case.ok else 403), body
+
+
+def test_the_owner_can_require_a_non_anonymous_sign_in(tmp_path) -> None:
+    from tests.support.servers import REPO_ROOT, why_no_firestore_emulator
+
+    if why_no_firestore_emulator():
+        pytest.skip(why_no_firestore_emulator())
+    switch = "function anonymousAllowed() {\n      return true;"
+    shipped = (REPO_ROOT / "firestore.rules").read_text()
+    assert switch in shipped  # the switch DEPLOY.md names, on by default (the suite signs in anonymously)
+    strict = tmp_path / "firestore.rules"
+    strict.write_text(shipped.replace(switch, "function anonymousAllowed() {\n      return false;"))
+    with FirestoreEmulator(rules=strict) as emulator:
+        anonymous = emulator.user_headers("alice")
+        assert commit_create(emulator, PATH, GOOD, anonymous)[0] == 403
+        email = emulator.user_headers("alice", provider="password")
+        assert commit_create(emulator, PATH, GOOD, email)[0] == 200
+        assert get_document(emulator, PATH, email)[0] == 200
+        assert get_document(emulator, PATH, anonymous)[0] == 403

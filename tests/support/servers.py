@@ -64,9 +64,9 @@ def why_no_firestore_emulator() -> str | None:
     return None
 
 
-def unsigned_id_token(uid: str, project: str, lifetime_s: int = 3600) -> str:
-    """A JWT with alg=none: the emulator judges a request bearing it as `uid`, as it does the Auth
-    emulator's tokens."""
+def unsigned_id_token(uid: str, project: str, lifetime_s: int = 3600, provider: str = "anonymous") -> str:
+    """A JWT with alg=none: the emulator judges a request bearing it as `uid`, signed in with
+    `provider` (`anonymous`, `password`, ...), as it does the Auth emulator's tokens."""
 
     def b64(obj: dict) -> str:
         raw = json.dumps(obj, separators=(",", ":")).encode()
@@ -81,7 +81,7 @@ def unsigned_id_token(uid: str, project: str, lifetime_s: int = 3600) -> str:
         "iat": now,
         "exp": now + lifetime_s,
         "auth_time": now,
-        "firebase": {"sign_in_provider": "anonymous", "identities": {}},
+        "firebase": {"sign_in_provider": provider, "identities": {}},
     }
     return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(payload)}."
 
@@ -173,8 +173,8 @@ class FirestoreEmulator:
 
     admin_headers = {"Authorization": "Bearer owner"}
 
-    def user_headers(self, uid: str) -> dict:
-        return {"Authorization": f"Bearer {unsigned_id_token(uid, self.project)}"}
+    def user_headers(self, uid: str, provider: str = "anonymous") -> dict:
+        return {"Authorization": f"Bearer {unsigned_id_token(uid, self.project, provider=provider)}"}
 
     def reset(self) -> None:
         """Delete every document (the emulator's own reset endpoint)."""
