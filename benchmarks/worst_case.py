@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"worst case per message, handler.process at 1 thread, {args.repeats} runs each; "
           f"{load_line(load_before)}")
-    print(f"| model | max tokens | typical p50 ms | worst p50 ms | worst text | worst / typical | "
-          f"tokenizer on it ms |")
+    print("| model | max tokens | typical p50 ms | worst p50 ms | worst text | worst / typical | "
+          "tokenizer on it ms |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for model in names:
         timed(model, TYPICAL)  # the load, not counted

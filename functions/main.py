@@ -51,9 +51,11 @@ DEFAULT_MODEL = StringParam(
 MODEL_CACHE_MB = IntParam(
     "MODEL_CACHE_MB", default=192, description="Memory budget (MB) for models kept warm per instance")
 RATE_PER_MINUTE = IntParam(
-    "RATE_PER_MINUTE", default=30, description="Messages one person may have classified per minute (0: no limit)")
+    "RATE_PER_MINUTE", default=30,
+    description="Messages one person may have classified per minute (0: no limit)")
 RATE_PER_DAY = IntParam(
-    "RATE_PER_DAY", default=1000, description="Messages one person may have classified per UTC day (0: no limit)")
+    "RATE_PER_DAY", default=1000,
+    description="Messages one person may have classified per UTC day (0: no limit)")
 MEMORY_MB = IntParam("MEMORY_MB", default=512, description="Instance memory in MB")
 CONCURRENCY = IntParam("CONCURRENCY", default=16, description="Events one instance handles at once")
 MIN_INSTANCES = IntParam("MIN_INSTANCES", default=0, description="Instances kept warm (0: free when idle)")

@@ -20,6 +20,7 @@ from kivy.lang import Builder
 from kivy.properties import StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from mobile_app.appcheck import app_check_for
 from mobile_app.auth import AuthError, FirebaseAuth, TokenProvider, UnsignedTokens
 from mobile_app.config import Backend, ConfigError, Settings, find_config_file, resolve
 from mobile_app.firestore_rest import FirestoreClient
@@ -210,7 +211,8 @@ class EmotionChatApp(App):
         else:
             assert self.tokens is not None and self.backend is not None
             self.store = MessageStore.for_user(self.data_dir / self.backend.slug, self.tokens.uid or "")
-            client = FirestoreClient(self.backend.firestore_url, self.backend.project_id, self.tokens)
+            client = FirestoreClient(self.backend.firestore_url, self.backend.project_id, self.tokens,
+                                     app_check=app_check_for(self.backend))
             if self.labeller is not None and self.labeller.source is None and self.backend.bucket:
                 self.labeller.source = StorageSource(self.backend.storage_url, self.backend.bucket,
                                                      self.tokens.id_token)

@@ -78,6 +78,11 @@ class Backend:
     storage_url: str = STORAGE_URL
     bucket: str = ""
     """The model bucket the device fetches its model from ("" = none: bundled or cached copies only)."""
+    app_id: str = ""
+    """The Firebase app id (`appId`, or google-services.json's mobilesdk_app_id), for App Check."""
+    app_check_debug_token: str = ""
+    """An App Check debug token registered for this app ($EMOTION_APPCHECK_DEBUG_TOKEN, or
+    `appCheckDebugToken` in the config file); "" sends no App Check header (mobile_app.appcheck)."""
 
     @property
     def slug(self) -> str:
@@ -128,6 +133,15 @@ def read_cloud_config(path: Path) -> tuple[str, str, str]:
     return api_key, project, str(raw.get("storageBucket") or "")
 
 
+def read_app_check(path: Path) -> tuple[str, str]:
+    """(app id, App Check debug token or "") from the config file read by read_cloud_config."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if "project_info" in raw:  # google-services.json
+        client = (raw.get("client") or [{}])[0]
+        return str(client.get("client_info", {}).get("mobilesdk_app_id", "")), ""
+    return str(raw.get("appId") or ""), str(raw.get("appCheckDebugToken") or "")
+
+
 def resolve(settings: Settings, data_dir: Path) -> Backend:
     if settings.labels not in MODES:
         raise ConfigError(f"Unknown labels mode {settings.labels!r}: use cloud, hybrid, device or auto.")
@@ -151,8 +165,13 @@ def resolve(settings: Settings, data_dir: Path) -> Backend:
         raise ConfigError(f"No Firebase config file: put {CONFIG_FILENAME} (apiKey, projectId) in "
                           f"{data_dir} or pass --config, or choose the emulator in Settings.")
     api_key, project, bucket = read_cloud_config(path)
+    app_id, debug_token = read_app_check(path)
+    debug_token = os.environ.get("EMOTION_APPCHECK_DEBUG_TOKEN", debug_token)
+    if debug_token and not app_id:
+        raise ConfigError(f"An App Check debug token is set but {path} has no \"appId\": copy the app's "
+                          "config from Project settings → Your apps again.")
     return Backend(kind="cloud", project_id=project, api_key=api_key,
                    firestore_url="https://firestore.googleapis.com",
                    identity_url="https://identitytoolkit.googleapis.com",
                    securetoken_url="https://securetoken.googleapis.com",
-                   bucket=settings.model_bucket or bucket)
+                   bucket=settings.model_bucket or bucket, app_id=app_id, app_check_debug_token=debug_token)

@@ -61,12 +61,15 @@ class FirestoreClient:
     """`users/{uid}/messages` for the signed-in person, at `base_url` (production or an emulator)."""
 
     def __init__(self, base_url: str, project: str, tokens: TokenProvider,
-                 http: requests.Session | None = None, database: str = "(default)") -> None:
+                 http: requests.Session | None = None, database: str = "(default)",
+                 app_check: Any = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.project = project
         self.database = database
         self.tokens = tokens
         self.http = http or requests.Session()
+        self.app_check = app_check
+        """A mobile_app.appcheck.DebugAppCheck (its header goes on every request), or None."""
 
     @property
     def root(self) -> str:
@@ -163,9 +166,15 @@ class FirestoreClient:
                 if exc.transient:  # the token server is unreachable: as good as offline
                     raise FirestoreError(0, "UNAVAILABLE", str(exc)) from exc
                 raise
+            headers = {"Authorization": f"Bearer {token}"}
+            if self.app_check is not None:
+                try:
+                    headers.update(self.app_check.headers())
+                except Exception as exc:  # AppCheckError: as good as offline, the sync engine retries
+                    raise FirestoreError(0, "UNAVAILABLE", str(exc)) from exc
             try:
                 resp = self.http.request(method, f"{self.base_url}/v1/{path}", json=body, timeout=TIMEOUT,
-                                         headers={"Authorization": f"Bearer {token}"})
+                                         headers=headers)
             except requests.RequestException as exc:
                 raise FirestoreError(0, "UNAVAILABLE", f"{type(exc).__name__}: {exc}") from exc
             if resp.status_code == 200:

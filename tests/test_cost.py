@@ -37,8 +37,8 @@ def test_each_part_follows_its_own_inputs() -> None:
 
 
 def test_the_report_names_the_biggest_part_and_the_ceilings() -> None:
-    proc = subprocess.run([sys.executable, "benchmarks/cost.py", *MEASURED, "--model-downloads-per-1000", "50"],
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "benchmarks/cost.py", *MEASURED, "--model-downloads-per-1000", "50"]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "biggest part: model downloads; to cut it:" in proc.stdout  # 50 downloads outweigh the writes
     assert "ceiling under the defaults: 10 instances busy for 30 days" in proc.stdout

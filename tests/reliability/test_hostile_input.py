@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from chat_emotion import errors
+from chat_emotion.quota import Limits
 from chat_emotion.text import MAX_TEXT_UNITS, is_readable, utf16_length
 from google.events.cloud.firestore import ArrayValue, Document, DocumentEventData, MapValue, Value
 from google.protobuf import timestamp_pb2
@@ -33,6 +34,10 @@ from hypothesis import strategies as st
 from tests.function.conftest import PROJECT, UNUSED_FIRESTORE, log_entries
 from tests.support.cloudevents import created_event
 from tests.support.memory_repository import MemoryRepository
+
+NO_LIMITS = Limits(per_minute=0, per_day=0)
+"""Thousands of examples under a few uids: this tier is about what a text can do, not how many
+(rate limits: tests/function/test_entry_point.py, tests/reliability/test_rate_limit.py)."""
 
 UNIT_EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "2500"))
 EMULATOR_EXAMPLES = int(os.environ.get("HOSTILE_EMULATOR_EXAMPLES", "60"))
@@ -204,7 +209,7 @@ def memory_instance(monkeypatch: pytest.MonkeyPatch, model_store: Any,
                     install_service: Callable[..., Any]) -> MemoryRepository:
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", UNUSED_FIRESTORE)
     repo = MemoryRepository()
-    install_service(repo, model_store)
+    install_service(repo, model_store, limits=NO_LIMITS)
     return repo
 
 
@@ -295,5 +300,5 @@ def emulator_instance(firestore: Any, monkeypatch: pytest.MonkeyPatch, model_sto
 
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore.host)
     client = gcf.Client(project=PROJECT)
-    install_service(FirestoreRepository(client), model_store)
+    install_service(FirestoreRepository(client), model_store, limits=NO_LIMITS)
     return client

@@ -225,12 +225,14 @@ def test_transfer_texts_carry_the_soft_loss_alone(emotion_dir, tmp_path):
     new = [f"an unlabelled comment number {i}" for i in range(12)]
     # The transfer corpus overlaps every held-out set, and repeats itself: only its new texts stay.
     mixed = [*new, *new[:3], rest.texts[0], held.texts[0], val.texts[0]]
-    (tmp_path / "transfer.txt").write_text("".join(f"{t};{('joy', 'fear')[i % 2]}\n" for i, t in enumerate(mixed)))
+    lines = (f"{t};{('joy', 'fear')[i % 2]}\n" for i, t in enumerate(mixed))
+    (tmp_path / "transfer.txt").write_text("".join(lines))
     texts = transfer_set(str(tmp_path / "transfer.txt"), rest, held, val)
     assert texts == new
     logits = np.eye(6, dtype=np.float32)[np.arange(len(texts)) % 6] * 5
     extended = with_teacher_labels(rest, texts, logits, None)
-    assert extended.texts[len(rest):] == texts and extended.labels[len(rest):] == list(np.arange(len(texts)) % 6)
+    assert extended.texts[len(rest):] == texts
+    assert extended.labels[len(rest):] == list(np.arange(len(texts)) % 6)
     # Rows without a true label: the hard term ignores them whatever their placeholder label says.
     student, teacher_out = torch.randn(4, 6), torch.randn(4, 6)
     labels = torch.tensor([0, 1, 2, 3])
