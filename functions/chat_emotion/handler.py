@@ -245,8 +245,13 @@ def process(service: Service, event: MessageEvent) -> Outcome:
 
     refused = quota.refusal(limits, claim.usage, counted) if claim.usage and counted else None
     if refused is not None:
-        # Before any model runs; given back, so refused messages leave the quota as it was.
-        service.repository.refund(counted)
+        # Before any model runs; given back, so refused messages leave the quota as it was. Best
+        # effort: a refund that fails leaves the count one high, never the message unanswered.
+        try:
+            service.repository.refund(counted)
+        except Exception:
+            logger.warn("the rate-limit count of a refused message could not be given back",
+                        traceback=traceback.format_exc(), **context)
         sentence, retry_at = refused
         return _fail(service, event, errors.RATE_LIMITED, sentence, context, retry_at=retry_at)
 
