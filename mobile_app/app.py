@@ -215,7 +215,7 @@ class EmotionChatApp(App):
                                      app_check=app_check_for(self.backend))
             if self.labeller is not None and self.labeller.source is None and self.backend.bucket:
                 self.labeller.source = StorageSource(self.backend.storage_url, self.backend.bucket,
-                                                     self.tokens.id_token)
+                                                     self.tokens.id_token, app_check=client.app_check)
         self.engine = SyncEngine(
             self.store, client, on_change=self._from_engine,
             on_auth_lost=lambda msg: Clock.schedule_once(lambda dt: self._auth_lost(msg)),

@@ -106,16 +106,22 @@ class StorageSource:
     bucket: str
     id_token: Callable[[], str]
     prefix: str = "models"
+    app_check: Any = None
+    """A mobile_app.appcheck.DebugAppCheck: its X-Firebase-AppCheck header goes on each download."""
 
     def _get(self, path: str) -> bytes:
         import requests
 
+        from mobile_app.appcheck import AppCheckError
+
         url = (f"{self.base_url.rstrip('/')}/v0/b/{self.bucket}/o/"
                f"{urllib.parse.quote(f'{self.prefix}/{path}', safe='')}")
         try:
-            response = requests.get(url, params={"alt": "media"}, timeout=DOWNLOAD_TIMEOUT,
-                                    headers={"Authorization": f"Firebase {self.id_token()}"})
-        except requests.RequestException as exc:
+            headers = {"Authorization": f"Firebase {self.id_token()}"}
+            if self.app_check is not None:
+                headers.update(self.app_check.headers())
+            response = requests.get(url, params={"alt": "media"}, timeout=DOWNLOAD_TIMEOUT, headers=headers)
+        except (requests.RequestException, AppCheckError) as exc:
             raise DeviceModelError(f"could not download {path} from the model bucket: {exc}") from exc
         if response.status_code != 200:
             raise DeviceModelError(

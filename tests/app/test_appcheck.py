@@ -106,3 +106,19 @@ def test_the_cloud_config_turns_app_check_on(tmp_path, monkeypatch: pytest.Monke
     config.write_text(json.dumps({"apiKey": "k", "projectId": "p"}))
     with pytest.raises(ConfigError, match="appId"):
         resolve(settings, tmp_path)
+
+
+def test_the_on_device_model_download_carries_the_header_too(tmp_path) -> None:
+    from mobile_app.ondevice import DeviceModelError, StorageSource
+
+    def route(req):
+        if "exchangeDebugToken" in req.path:
+            return 200, {"token": "appcheck-1", "ttl": "3600s"}
+        return 404, {"error": {"code": 404, "message": "no such object"}}
+
+    with ScriptedServer(route) as server:
+        source = StorageSource(server.url, "bucket", lambda: "id-token", app_check=app_check(server))
+        with pytest.raises(DeviceModelError, match="answered 404"):
+            source.download("minilm-l2", tmp_path)
+        downloads = [s for s in server.seen if "/v0/b/bucket/o/" in s.path]
+        assert downloads and downloads[0].headers[HEADER] == "appcheck-1"
