@@ -109,6 +109,23 @@ def recover(service: Service, client: Any, project: str, *, dry_run: bool = Fals
     return outcomes
 
 
+def sweep_counters(client: Any, now: dt.datetime | None = None, limit: int = LIMIT) -> int:
+    """Delete rate-limit counters past their `expireAt` (chat_emotion.quota), where no Firestore
+    TTL policy does it (the emulator, or a project that has not set one up); how many went."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from chat_emotion import quota
+
+    now = now or dt.datetime.now(dt.UTC)
+    expired = client.collection(quota.COLLECTION).where(
+        filter=FieldFilter("expireAt", "<", now)).limit(limit).stream()
+    deleted = 0
+    for snapshot in expired:
+        snapshot.reference.delete()
+        deleted += 1
+    return deleted
+
+
 def run(settings: Settings, project: str, database: str = "(default)",
         horizon_s: float = HORIZON_S) -> dict[str, Outcome | None]:
     """One scheduled run (main.py's recover_messages): the instance's Service, both kinds, logged."""
@@ -122,7 +139,9 @@ def run(settings: Settings, project: str, database: str = "(default)",
     for outcome in outcomes.values():
         key = "CLAIM_FAILED" if outcome is None else (outcome.code or outcome.state)
         counts[key] = counts.get(key, 0) + 1
-    logger.info("recovery run", code="RECOVERY", found=len(outcomes), outcomes=counts)
+    swept = sweep_counters(client)
+    logger.info("recovery run", code="RECOVERY", found=len(outcomes), outcomes=counts,
+                countersDeleted=swept)
     return outcomes
 
 

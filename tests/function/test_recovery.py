@@ -53,3 +53,22 @@ def test_recovery_cli_dry_run(firestore: Any, monkeypatch: pytest.MonkeyPatch) -
     out = subprocess.run([sys.executable, "-m", "chat_emotion.recovery", "--project", PROJECT, "--dry-run"],
                          capture_output=True, text=True, check=True, cwd=REPO_ROOT, timeout=120).stdout
     assert out.splitlines() == ["users/a/messages/dead stuck", "1 stuck message(s)"]
+
+
+def test_the_sweep_deletes_expired_rate_limit_counters_only(firestore: Any,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from chat_emotion import quota
+    from chat_emotion.recovery import sweep_counters
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore.host)
+    from google.cloud import firestore as gcf
+
+    client = gcf.Client(project=PROJECT)
+    repository = FirestoreRepository(client)
+    now = dt.datetime.now(dt.UTC)
+    for uid, when in (("old", now - dt.timedelta(days=3)), ("today", now)):
+        client.document(f"users/{uid}/messages/m").set({"text": "hi", "model": "default", "createdAt": now})
+        repository.claim(f"users/{uid}/messages/m", lease_s=120, count=quota.window(uid, when))
+    assert sweep_counters(client) == 1
+    left = [snap.id for snap in client.collection(quota.COLLECTION).stream()]
+    assert left == [quota.window("today", now).document.split("/")[1]]
