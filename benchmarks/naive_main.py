@@ -14,6 +14,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "functions")]
 
+# The baseline reads its events the way a user's function does, through the SDK's decorator
+# (functions/main.py takes its own serving path only when FUNCTION_TARGET names classify_message).
+os.environ.pop("FUNCTION_TARGET", None)
 import main  # noqa: E402  functions/main.py: the real declaration
 from chat_emotion import handler  # noqa: E402
 from function_latency import naive_classify_factory  # noqa: E402

@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8085")),
                         help="port to bind [PORT, default 8085]")
     args = parser.parse_args(argv)
+    # As Cloud Run and firebase-tools' emulator do: main.py serves the trigger on its own path
+    # when it is the target (functions/main.py, SERVING_TRIGGER).
+    os.environ["FUNCTION_TARGET"] = args.target
     from werkzeug.serving import make_server
 
     # threaded: the emulator may deliver several events at once, as Cloud Functions' concurrency does.

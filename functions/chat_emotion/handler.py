@@ -63,8 +63,8 @@ class MessageEvent:
     event_id: str
     project: str
     database: str = "(default)"
-    model_hint: object = None
-    """The `model` field as the event carried it: lets a cold instance start loading early."""
+    model_hint: str | None = None
+    """The `model` string as the event carried it: lets a cold instance start loading early."""
 
 
 @dataclass(frozen=True)
@@ -324,15 +324,25 @@ def install(service: Service | None) -> None:
 
 
 def handle(event: Any, settings: Settings) -> Outcome:
-    """Entry from main.py: a firebase_functions `Event[DocumentSnapshot | None]`."""
-    message_event = MessageEvent(document=event.document, event_id=event.id, project=event.project,
-                                 database=event.database or "(default)", model_hint=_model_hint(event))
+    """Entry from the SDK's wrapper: a firebase_functions `Event[DocumentSnapshot | None]`."""
+    return handle_message(sdk_message_event(event), settings)
+
+
+def handle_message(message_event: MessageEvent, settings: Settings) -> Outcome:
+    """Entry from main.py's serving path (chat_emotion.cloudevent) and from `handle`."""
     return process(service_for(settings, message_event), message_event)
 
 
-def _model_hint(event: Any) -> object:
-    """The `model` field of the event's snapshot, or None: only a hint, so nothing here may raise."""
+def sdk_message_event(event: Any) -> MessageEvent:
+    """The MessageEvent of a firebase_functions `Event[DocumentSnapshot | None]`."""
+    return MessageEvent(document=event.document, event_id=event.id, project=event.project,
+                        database=event.database or "(default)", model_hint=_model_hint(event))
+
+
+def _model_hint(event: Any) -> str | None:
+    """The `model` string of the event's snapshot, or None: only a hint, so nothing here may raise."""
     try:
-        return (event.data.to_dict() or {}).get("model") if event.data is not None else None
+        hint = (event.data.to_dict() or {}).get("model") if event.data is not None else None
     except Exception:
         return None
+    return hint if isinstance(hint, str) else None
