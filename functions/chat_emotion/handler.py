@@ -23,7 +23,8 @@ from typing import Any
 from chat_emotion import errors, quota
 from chat_emotion import logs as logger
 from chat_emotion.artifact import ArtifactError
-from chat_emotion.repository import Claim, FirestoreRepository, MessageRepository
+from chat_emotion.firestore_rest import RestRepository
+from chat_emotion.repository import Claim, MessageRepository
 from chat_emotion.store import ModelStore, StoreError, StoreUnavailableError, open_store
 from chat_emotion.text import MAX_TEXT_UNITS, is_readable, utf16_length
 
@@ -310,7 +311,7 @@ def service_for(settings: Settings, event: MessageEvent) -> Service:
             except StoreError as err:
                 store_error = err
             _service = Service(
-                repository=FirestoreRepository.for_database(event.project, event.database),
+                repository=RestRepository.for_database(event.project, event.database),
                 store=store, settings=settings, store_error=store_error)
             _service_key = key
         return _service

@@ -1,9 +1,10 @@
 """The real entry point (functions/main.py:classify_message) through functions-framework's test
 client, with real protobuf CloudEvents, for success, every bad input, and duplicates.
 
-Every scenario runs twice: against the in-memory repository (unit tier, no server) and against
-FirestoreRepository on the official Firestore emulator (`emulator` marker). Same assertions, so the
-in-memory double is held to Firestore's behaviour.
+Every scenario runs three times: against the in-memory repository (unit tier, no server), and on the
+official Firestore emulator (`emulator` marker) against FirestoreRepository (the client library)
+and RestRepository (the REST API, what the trigger's instances use). Same assertions, so the
+in-memory double and both real repositories are held to Firestore's behaviour.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 from chat_emotion import errors, handler, quota
+from chat_emotion.firestore_rest import RestRepository
 from chat_emotion.handler import Service, Settings
 from chat_emotion.repository import FirestoreRepository
 from chat_emotion.store import LocalStore
@@ -38,7 +40,8 @@ class Backend:
     get: Callable[[str], dict[str, Any] | None]
 
 
-@pytest.fixture(params=["memory", pytest.param("firestore", marks=pytest.mark.emulator)])
+@pytest.fixture(params=["memory", pytest.param("firestore", marks=pytest.mark.emulator),
+                        pytest.param("rest", marks=pytest.mark.emulator)])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Backend:
     if request.param == "memory":
         monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", UNUSED_FIRESTORE)
@@ -54,7 +57,9 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         snapshot = client.document(path).get()
         return snapshot.to_dict() if snapshot.exists else None
 
-    return Backend("firestore", FirestoreRepository(client), lambda p, f: client.document(p).set(f), get)
+    # `firestore`: the client library (the sweep's); `rest`: the REST API (the trigger's instances).
+    repository = FirestoreRepository(client) if request.param == "firestore" else RestRepository(PROJECT)
+    return Backend(request.param, repository, lambda p, f: client.document(p).set(f), get)
 
 
 @pytest.fixture

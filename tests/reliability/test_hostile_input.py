@@ -234,7 +234,7 @@ def test_lone_surrogates_cannot_reach_the_function() -> None:
         Value.serialize(Value(string_value="bad \ud800 text"))
 
 
-# --- the same property against the official emulator (FirestoreRepository, Admin SDK writes) ------
+# --- the same property against the official emulator (both repositories, Admin SDK writes) ------
 
 def to_admin(value: Any, client: Any) -> Any:
     """The Python value google-cloud-firestore writes for a generated value."""
@@ -292,13 +292,17 @@ def test_no_document_crashes_the_function_on_the_emulator(
                   capfd.readouterr().out)
 
 
-@pytest.fixture
-def emulator_instance(firestore: Any, monkeypatch: pytest.MonkeyPatch, model_store: Any,
-                      install_service: Callable[..., Any]) -> Any:
+@pytest.fixture(params=["rest", "client-library"])
+def emulator_instance(request: pytest.FixtureRequest, firestore: Any, monkeypatch: pytest.MonkeyPatch,
+                      model_store: Any, install_service: Callable[..., Any]) -> Any:
+    """The Admin client that writes the documents; the function reads them through the trigger's
+    RestRepository, or the sweep's FirestoreRepository (google-cloud-firestore)."""
+    from chat_emotion.firestore_rest import RestRepository
     from chat_emotion.repository import FirestoreRepository
     from google.cloud import firestore as gcf
 
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore.host)
     client = gcf.Client(project=PROJECT)
-    install_service(FirestoreRepository(client), model_store, limits=NO_LIMITS)
+    repository = RestRepository(PROJECT) if request.param == "rest" else FirestoreRepository(client)
+    install_service(repository, model_store, limits=NO_LIMITS)
     return client
