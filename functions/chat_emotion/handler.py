@@ -23,7 +23,6 @@ from typing import Any
 from chat_emotion import errors, quota
 from chat_emotion import logs as logger
 from chat_emotion.artifact import ArtifactError
-from chat_emotion.firestore_rest import RestRepository
 from chat_emotion.repository import Claim, MessageRepository
 from chat_emotion.store import ModelStore, StoreError, StoreUnavailableError, open_store
 from chat_emotion.text import MAX_TEXT_UNITS, is_readable, utf16_length
@@ -310,6 +309,8 @@ def service_for(settings: Settings, event: MessageEvent) -> Service:
                 store = open_store(settings.model_store, base_dir=settings.base_dir)
             except StoreError as err:
                 store_error = err
+            from chat_emotion.firestore_rest import RestRepository  # urllib3: on the first event only
+
             _service = Service(
                 repository=RestRepository.for_database(event.project, event.database),
                 store=store, settings=settings, store_error=store_error)
