@@ -78,14 +78,15 @@ class GeoPoint:
 class RestRepository:
     """Messages in Cloud Firestore through its REST API (`projects/P/databases/D/documents`)."""
 
-    def __init__(self, project: str, database: str = "(default)", *, emulator_host: str | None = None,
-                 credentials: Any = None, pool: urllib3.PoolManager | None = None) -> None:
-        host = emulator_host if emulator_host is not None else os.environ.get("FIRESTORE_EMULATOR_HOST")
-        origin = f"http://{host}" if host else "https://firestore.googleapis.com"
-        self._root = f"projects/{project}/databases/{database}/documents"
-        self._base = f"{origin}/v1/{self._root}"
-        self._http = pool or urllib3.PoolManager(maxsize=32, timeout=urllib3.Timeout(connect=10, read=30))
+    def __init__(self, project: str, database: str = "(default)", *, credentials: Any = None,
+                 origin: str = "https://firestore.googleapis.com") -> None:
+        """Against FIRESTORE_EMULATOR_HOST when it is set, else `origin` with `credentials`
+        (Application Default Credentials when None)."""
+        host = os.environ.get("FIRESTORE_EMULATOR_HOST")
         self._emulator = bool(host)
+        self._root = f"projects/{project}/databases/{database}/documents"
+        self._base = f"{f'http://{host}' if host else origin}/v1/{self._root}"
+        self._http = urllib3.PoolManager(maxsize=32, timeout=urllib3.Timeout(connect=10, read=30))
         self._credentials = credentials
         self._auth_lock = threading.Lock()
 
