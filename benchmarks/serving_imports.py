@@ -53,7 +53,7 @@ def measure(python: str, side: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = make_parser(__file__, __doc__)
     parser.add_argument("--python", default=str(REPO_ROOT / "functions" / "venv" / "bin" / "python"),
-                        help="interpreter to measure (default functions/venv/bin/python, from make setup-e2e)")
+                        help="interpreter to measure (default functions/venv/bin/python: make setup-e2e)")
     parser.add_argument("--repeats", type=int, default=7, help="fresh processes per side (default 7)")
     args = parser.parse_args(argv)
     if not os.path.exists(args.python):
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         medians = {side: statistics.median(run[STEPS[side][i][0]] for run in runs[side]) for side in STEPS}
         for side in STEPS:
             totals[side] += medians[side]
-        print(f"{label:22} {medians['sdk']:8.3f} {medians['ours']:8.3f} {medians['sdk'] - medians['ours']:8.3f}")
+        saved = medians["sdk"] - medians["ours"]
+        print(f"{label:22} {medians['sdk']:8.3f} {medians['ours']:8.3f} {saved:8.3f}")
     print(f"{'total':22} {totals['sdk']:8.3f} {totals['ours']:8.3f} {totals['sdk'] - totals['ours']:8.3f} "
           f"({totals['sdk'] / totals['ours']:.1f}x)")
 

@@ -73,7 +73,8 @@ def test_in_the_cloud_it_sends_the_service_accounts_token_and_retries_a_transien
             gets.append(seen)
             if len(gets) == 1:
                 return rpc_error(503, "UNAVAILABLE")
-            return 200, {"name": "x", "fields": {"text": {"stringValue": "hi"}, "model": {"stringValue": "m"}},
+            fields = {"text": {"stringValue": "hi"}, "model": {"stringValue": "m"}}
+            return 200, {"name": "x", "fields": fields,
                          "updateTime": "2026-12-06T10:00:00.123456789Z"}
         return 200, {"writeResults": [{"updateTime": "2026-12-06T10:00:01Z"}]}
 
