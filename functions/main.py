@@ -72,22 +72,8 @@ TRIGGER = {"document": "users/{uid}/messages/{messageId}", "region": REGION, "cp
            "concurrency": CONCURRENCY, "min_instances": MIN_INSTANCES, "max_instances": MAX_INSTANCES,
            "timeout_sec": TIMEOUT_S}
 
-if SERVING_TRIGGER:
-    def classify_message(cloud_event) -> None:  # a cloudevents.http.CloudEvent
-        """Classify a new chat message's emotion and write status + emotion back onto it."""
-        from chat_emotion.cloudevent import message_event
-        from chat_emotion.handler import handle_message
-
-        handle_message(message_event(cloud_event), _settings())
-else:
-    from firebase_functions import firestore_fn, scheduler_fn
-
-    @firestore_fn.on_document_created(**TRIGGER)
-    def classify_message(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:
-        """Classify a new chat message's emotion and write status + emotion back onto it."""
-        from chat_emotion.handler import handle
-
-        handle(event, _settings())
+def _declare_recovery():  # -> the scheduled function (the SDK's scheduler_fn imports firebase_admin)
+    from firebase_functions import scheduler_fn
 
     @scheduler_fn.on_schedule(
         schedule=RECOVERY_SCHEDULE,
@@ -101,6 +87,36 @@ else:
         from chat_emotion.recovery import run
 
         run(_settings(), project=_project())
+
+    return recover_messages
+
+
+if SERVING_TRIGGER:
+    def classify_message(cloud_event) -> None:  # a cloudevents.http.CloudEvent
+        """Classify a new chat message's emotion and write status + emotion back onto it."""
+        from chat_emotion.cloudevent import message_event
+        from chat_emotion.handler import handle_message
+
+        handle_message(message_event(cloud_event), _settings())
+
+    def __getattr__(name: str):
+        """`recover_messages`, declared on first use. An instance serving the trigger never asks
+        for it; a process that serves both (the test session) does."""
+        if name != "recover_messages":
+            raise AttributeError(f"module 'main' has no attribute {name!r}")
+        globals()[name] = function = _declare_recovery()
+        return function
+else:
+    from firebase_functions import firestore_fn
+
+    @firestore_fn.on_document_created(**TRIGGER)
+    def classify_message(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:
+        """Classify a new chat message's emotion and write status + emotion back onto it."""
+        from chat_emotion.handler import handle
+
+        handle(event, _settings())
+
+    recover_messages = _declare_recovery()
 
 
 def _settings():  # -> chat_emotion.handler.Settings, imported lazily (deploy discovery)

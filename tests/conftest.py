@@ -42,5 +42,11 @@ def function_app() -> Iterator[object]:
 
     os.environ.setdefault("GCLOUD_PROJECT", "demo-emotion")
     source = str(REPO_ROOT / "functions" / "main.py")
-    yield functions_framework.create_app(
-        target="classify_message", source=source, signature_type="cloudevent")
+    # create_app names the target in os.environ (FUNCTION_TARGET & co.), as an instance's
+    # environment does; put it back so the subprocesses tests start inherit nothing of it.
+    saved = dict(os.environ)
+    app = functions_framework.create_app(target="classify_message", source=source,
+                                         signature_type="cloudevent")
+    os.environ.clear()
+    os.environ.update(saved)
+    yield app

@@ -48,7 +48,8 @@ _SCOPE = "https://www.googleapis.com/auth/datastore"
 _NOW = "REQUEST_TIME"
 # Reads are idempotent: retried on a dropped connection or a transient status. A commit is retried
 # only when it cannot have reached the server (the connection failed), never after a reply.
-_READ_RETRY = urllib3.Retry(total=4, backoff_factor=0.05, status_forcelist=(429, 500, 502, 503, 504))
+_READ_RETRY = urllib3.Retry(total=4, backoff_factor=0.05, status_forcelist=(429, 500, 502, 503, 504),
+                            allowed_methods=None)  # batchGet is a POST that only reads
 _WRITE_RETRY = urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.05)
 
 
@@ -176,12 +177,12 @@ class RestRepository:
         return f"{self._root}/{path}"
 
     def _get(self, path: str) -> dict[str, Any] | None:
-        try:
-            return self._call("GET", f"{self._base}/{_quote(path)}", None, _READ_RETRY)
-        except FirestoreRestError as err:
-            if err.status == "NOT_FOUND":
-                return None
-            raise
+        # batchGet, not GET <name>: the name travels in the JSON body as the commit's do, never in
+        # the URL, where the emulator trims whitespace off each segment ("users/ /messages/m" read
+        # as "users//messages/m", "users/a /..." as another user's "users/a/...").
+        reply = self._call("POST", f"{self._base}:batchGet", {"documents": [self._name(path)]}, _READ_RETRY)
+        found = [entry["found"] for entry in reply if isinstance(entry, dict) and "found" in entry]
+        return found[0] if found else None
 
     def _commit(self, writes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         reply = self._call("POST", f"{self._base}:commit", {"writes": writes}, _WRITE_RETRY)
@@ -219,12 +220,6 @@ class RestRepository:
 
                 self._credentials.refresh(Request(self._http))
             return f"Bearer {self._credentials.token}"
-
-
-def _quote(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(path, safe="/")
 
 
 def _usage(result: dict[str, Any]) -> Usage:

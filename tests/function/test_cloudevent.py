@@ -73,7 +73,7 @@ def _imported_by_main(target: str | None) -> dict[str, object]:
             "print(json.dumps({'sdk': sorted(m for m in ('firebase_functions.firestore_fn', "
             "'google.cloud.firestore_v1', 'firebase_admin', 'grpc') if m in sys.modules), "
             "'declared': hasattr(main.classify_message, '__firebase_endpoint__'), "
-            "'recovery': hasattr(main, 'recover_messages')}))")
+            "'recovery': 'recover_messages' in vars(main)}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=REPO_ROOT / "functions", env=env, timeout=120).stdout
     return json.loads(out.strip().splitlines()[-1])

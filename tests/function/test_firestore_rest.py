@@ -1,6 +1,6 @@
 """RestRepository outside the emulator: its value codec (what Firestore's REST API sends decodes as
-the client library's types) and the cloud's auth and retries. The contract itself runs on the
-emulator: test_entry_point.py, test_hostile_input.py."""
+the client library's types), ids the emulator would mangle in a URL, and the cloud's auth and
+retries. The contract itself runs on the emulator: test_entry_point.py, test_hostile_input.py."""
 
 from __future__ import annotations
 
@@ -46,6 +46,26 @@ def test_what_the_function_writes_round_trips() -> None:
     assert math.isnan(decode_value(encode_value(math.nan)))
 
 
+@pytest.mark.emulator
+@pytest.mark.parametrize("uid", [" ", "a ", "\u3000", "\u00a0b"])
+def test_an_id_with_whitespace_names_its_own_document(firestore: object, monkeypatch: pytest.MonkeyPatch,
+                                                      uid: str) -> None:
+    # The emulator strips whitespace off a URL's path segments: read by URL, "users/a /..." was
+    # "users/a/..." and "users/ /..." no document at all. Names travel in request bodies instead.
+    from google.cloud import firestore as gcf
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore.host)
+    client = gcf.Client(project="demo-emotion")
+    client.document("users/a/messages/m").set({"text": "someone else's", "model": "default"})
+    client.document(f"users/{uid}/messages/m").set({"text": "mine", "model": "default"})
+    repo = RestRepository("demo-emotion")
+    claim = repo.claim(f"users/{uid}/messages/m", lease_s=60)
+    assert claim.kind == "claimed" and claim.data == {"text": "mine", "model": "default"}
+    assert repo.complete(f"users/{uid}/messages/m", {"label": "joy"})
+    assert client.document(f"users/{uid}/messages/m").get().get("emotion") == {"label": "joy"}
+    assert "status" not in client.document("users/a/messages/m").get().to_dict()
+
+
 # --- outside the emulator: Google's endpoint stood in for by a scripted local server -----------
 # The emulator takes `Bearer owner` and never expires a token, so the cloud's own auth and
 # transient answers can only be shown against a stand-in (tests/app/scripted_server.py).
@@ -69,13 +89,14 @@ def test_in_the_cloud_it_sends_the_service_accounts_token_and_retries_a_transien
     gets = []
 
     def route(seen: Seen) -> Reply:
-        if seen.method == "GET":
+        if seen.path.endswith(":batchGet"):
             gets.append(seen)
             if len(gets) == 1:
                 return rpc_error(503, "UNAVAILABLE")
             fields = {"text": {"stringValue": "hi"}, "model": {"stringValue": "m"}}
-            return 200, {"name": "x", "fields": fields,
-                         "updateTime": "2026-12-06T10:00:00.123456789Z"}
+            return 200, [{"found": {"name": seen.json()["documents"][0], "fields": fields,
+                                    "updateTime": "2026-12-06T10:00:00.123456789Z"},
+                          "readTime": "2026-12-06T10:00:00.2Z"}]
         return 200, {"writeResults": [{"updateTime": "2026-12-06T10:00:01Z"}]}
 
     tokens = _Tokens()
@@ -86,6 +107,7 @@ def test_in_the_cloud_it_sends_the_service_accounts_token_and_retries_a_transien
         assert repo.complete("users/u/messages/m", {"label": "joy"})
         seen = server.seen
     assert len(gets) == 2  # the 503 was read again
+    assert gets[1].json() == {"documents": ["projects/p/databases/(default)/documents/users/u/messages/m"]}
     assert {s.headers["Authorization"] for s in seen} == {"Bearer t1"} and tokens.refreshes == 1
     commit = seen[2].json()["writes"][0]
     # the compare-and-set carries the update time exactly as read, nanoseconds included

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 
@@ -15,8 +16,10 @@ from tests.support.cloudevents import created_event
 
 
 def _run(code: str) -> str:
+    """`code` run as firebase-tools' deploy discovery runs main.py: no FUNCTION_TARGET."""
+    env = {k: v for k, v in os.environ.items() if k != "FUNCTION_TARGET"}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=REPO_ROOT / "functions", timeout=120).stdout
+                          cwd=REPO_ROOT / "functions", env=env, timeout=120).stdout
 
 
 def test_deploy_discovery_imports_nothing_heavy() -> None:
