@@ -12,6 +12,8 @@ Params (set in functions/.env, functions/.env.<project>, or answered at `firebas
   MODEL_CACHE_MB  memory budget for models kept warm in one instance (least recently used evicted).
   RATE_PER_MINUTE, RATE_PER_DAY  messages one person (uid) may have classified per UTC minute / day;
                   past either, a message ends ERROR RATE_LIMITED before any model runs (0: no limit).
+  ANONYMOUS_IDLE_DAYS  the scheduled sweep deletes anonymous accounts idle this many days, with
+                  their messages, once a day (chat_emotion.cleanup; 0: never).
   MEMORY_MB, CONCURRENCY, MIN_INSTANCES, MAX_INSTANCES  the instance shape (see docs/FUNCTION.md).
 The region and CPU count are plain options: the Python SDK takes no params for them.
 
@@ -55,6 +57,9 @@ RATE_PER_MINUTE = IntParam(
 RATE_PER_DAY = IntParam(
     "RATE_PER_DAY", default=1000,
     description="Messages one person may have classified per UTC day (0: no limit)")
+ANONYMOUS_IDLE_DAYS = IntParam(
+    "ANONYMOUS_IDLE_DAYS", default=30,
+    description="Days after which an idle anonymous account and its messages are deleted (0: never)")
 MEMORY_MB = IntParam("MEMORY_MB", default=512, description="Instance memory in MB")
 CONCURRENCY = IntParam("CONCURRENCY", default=16, description="Events one instance handles at once")
 MIN_INSTANCES = IntParam("MIN_INSTANCES", default=0, description="Instances kept warm (0: free when idle)")
@@ -86,7 +91,7 @@ def _declare_recovery():  # -> the scheduled function (the SDK's scheduler_fn im
         """Finish messages stuck in PROCESSING past the lease, or never processed (lost delivery)."""
         from chat_emotion.recovery import run
 
-        run(_settings(), project=_project())
+        run(_settings(), project=_project(), anonymous_idle_days=ANONYMOUS_IDLE_DAYS.value)
 
     return recover_messages
 

@@ -36,6 +36,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from chat_emotion import cleanup
 from chat_emotion import logs as logger
 from chat_emotion.handler import MessageEvent, Outcome, Service, Settings, process, service_for
 from chat_emotion.repository import PROCESSING, FirestoreRepository
@@ -127,8 +128,9 @@ def sweep_counters(client: Any, now: dt.datetime | None = None, limit: int = LIM
 
 
 def run(settings: Settings, project: str, database: str = "(default)",
-        horizon_s: float = HORIZON_S) -> dict[str, Outcome | None]:
-    """One scheduled run (main.py's recover_messages): the instance's Service, both kinds, logged."""
+        horizon_s: float = HORIZON_S, anonymous_idle_days: int = 0) -> dict[str, Outcome | None]:
+    """One scheduled run (main.py's recover_messages): the instance's Service, both kinds, logged;
+    then expired rate counters, and once a day idle anonymous accounts (chat_emotion.cleanup)."""
     service = service_for(settings, MessageEvent(document="", event_id="recovery", project=project,
                                                  database=database))
     client = getattr(service.repository, "client", None)
@@ -142,6 +144,7 @@ def run(settings: Settings, project: str, database: str = "(default)",
     swept = sweep_counters(client)
     logger.info("recovery run", code="RECOVERY", found=len(outcomes), outcomes=counts,
                 countersDeleted=swept)
+    cleanup.run(client, project, anonymous_idle_days)
     return outcomes
 
 

@@ -54,12 +54,15 @@ def deliver(function_app: Any) -> Callable[..., int]:
 
 
 @pytest.fixture
-def run_schedule(function_app: Any) -> Callable[[], int]:
+def run_schedule(function_app: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
     """Call functions/main.py:recover_messages as Cloud Scheduler does: an HTTP POST with its headers.
 
     functions-framework serves one target per app (and main.py may be loaded once per process),
-    so the scheduled function is taken from the module the entry-point app loaded.
+    so the scheduled function is taken from the module the entry-point app loaded. Its daily
+    anonymous cleanup needs the Auth emulator, which this tier does not run: it is off here
+    (ANONYMOUS_IDLE_DAYS=0) and shown with the Emulator Suite (tests/e2e/test_cleanup.py).
     """
+    monkeypatch.setenv("ANONYMOUS_IDLE_DAYS", "0")
     main = sys.modules["main"]
     app = flask.Flask("scheduler")
     app.add_url_rule("/", "recover_messages", lambda: main.recover_messages(flask.request), methods=["POST"])
