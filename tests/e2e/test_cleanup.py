@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,6 +86,31 @@ def test_idle_anonymous_accounts_and_their_messages_are_deleted(suite: EmulatorS
         assert "deleted 0 " in _cli(suite, "--idle-days", "30")  # nothing left to do: idempotent
     finally:
         firebase_admin.delete_app(app)
+
+
+def test_the_app_of_a_deleted_account_is_told_to_sign_in_again(suite: EmulatorSuite, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import firebase_admin
+    from firebase_admin import auth
+
+    from mobile_app.auth import AuthError, FirebaseAuth
+    from mobile_app.config import EMULATOR_API_KEY
+
+    app_auth = FirebaseAuth(EMULATOR_API_KEY, f"{suite.auth_url}/identitytoolkit.googleapis.com",
+                            f"{suite.auth_url}/securetoken.googleapis.com", tmp_path / "session.json")
+    uid = app_auth.sign_in_anonymously().uid
+    for key, value in suite.client_env().items():
+        monkeypatch.setenv(key, value)
+    admin = firebase_admin.initialize_app(options={"projectId": suite.project}, name="cleanup-app-test")
+    try:
+        assert auth.delete_users([uid], app=admin).success_count == 1  # what the cleanup calls
+    finally:
+        firebase_admin.delete_app(admin)
+    with pytest.raises(AuthError) as refused:
+        app_auth.refresh()
+    # The emulator answers INVALID_REFRESH_TOKEN; Google's endpoint documents USER_NOT_FOUND.
+    assert refused.value.code in ("USER_NOT_FOUND", "INVALID_REFRESH_TOKEN") and not refused.value.transient
+    assert str(refused.value).endswith(": sign in again.")
 
 
 def test_the_scheduled_sweep_runs_it_once_a_day(suite: EmulatorSuite, monkeypatch: pytest.MonkeyPatch,
