@@ -88,6 +88,7 @@ def through_emulator(side: str, args: argparse.Namespace, emulator: Any, index: 
         model=args.model,
         hf_checkpoint=args.hf_checkpoint,
         port=args.function_port,
+        cpus=args.function_cpus,
     )
     path = f"users/bench/messages/{side}-{index}-{time.time_ns()}"
     with server:
@@ -129,6 +130,13 @@ def main(argv: list[str] | None = None) -> None:
         "--emulator",
         action="store_true",
         help="measure through the Firestore emulator's trigger delivery instead",
+    )
+    parser.add_argument(
+        "--function-cpus",
+        type=lambda text: {int(c) for c in text.split(",")},
+        metavar="LIST",
+        help="with --emulator: pin the function server to these cores, e.g. 0 (one core, as the cloud's "
+        "CPU=1; the emulator and this script keep every core)",
     )
     parser.add_argument("--function-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["onnx", "pipeline"], help=argparse.SUPPRESS)

@@ -49,7 +49,10 @@ class FunctionServer:
         port: int | None = None,
         log_path: Path | None = None,
         extra_env: dict[str, str] | None = None,
+        cpus: set[int] | None = None,
     ) -> None:
+        """`cpus`: the cores the server may run on (one core stands in for the cloud's CPU=1)."""
+        self.cpus = cpus
         self.port = port or free_port()
         self.log_path = log_path or Path(f"/tmp/function-{self.port}.log")
         self.env = {
@@ -94,6 +97,7 @@ class FunctionServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=REPO_ROOT,
+                preexec_fn=(lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None,
             )
         return self
 
