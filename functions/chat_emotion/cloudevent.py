@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chat_emotion import protowire
 from chat_emotion.handler import MessageEvent
 
 _HINT_FIELD = "model"
@@ -63,36 +64,4 @@ def _last(message: bytes, number: int) -> bytes | None:
 
 def _fields(message: bytes, number: int) -> list[bytes]:
     """Every length-delimited occurrence of field `number` in `message`; other fields skipped."""
-    out, at, end = [], 0, len(message)
-    while at < end:
-        key, at = _varint(message, at)
-        wire = key & 7
-        if wire == 0:
-            _, at = _varint(message, at)
-        elif wire == 1:
-            at += 8
-        elif wire == 5:
-            at += 4
-        elif wire == 2:
-            length, at = _varint(message, at)
-            if key >> 3 == number:
-                out.append(message[at:at + length])
-            at += length
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-        if at > end:
-            raise ValueError("truncated message")
-    return out
-
-
-def _varint(data: bytes, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, at
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
+    return [value for found, wire, value in protowire.fields(message) if found == number and wire == 2]

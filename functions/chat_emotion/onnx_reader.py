@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from chat_emotion import protowire
+
 # TensorProto.DataType -> numpy (onnx.proto); strings and complex types are not used by these graphs.
 DTYPES: dict[int, Any] = {
     1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64,
@@ -27,6 +29,14 @@ DTYPES: dict[int, Any] = {
 
 class OnnxFormatError(ValueError):
     """The bytes are not an ONNX model this reader understands; the message says what was found."""
+
+
+def fields(data: memoryview) -> list[tuple[int, int, Any]]:
+    """protowire.fields, its errors said as OnnxFormatError."""
+    try:
+        return protowire.fields(data)
+    except protowire.WireFormatError as err:
+        raise OnnxFormatError(str(err)) from err
 
 
 @dataclass
@@ -48,46 +58,6 @@ class Graph:
     outputs: list[str]
 
 
-def _varint(data: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise OnnxFormatError("truncated varint: the file ends inside a field")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 70:
-            raise OnnxFormatError("varint longer than 10 bytes: not a protobuf message")
-
-
-def fields(data: memoryview) -> list[tuple[int, int, Any]]:
-    """(field number, wire type, value) of one message: ints for varints (wire 0), bytes-like
-    memoryviews for length-delimited fields (2), raw little-endian bytes for fixed32/64 (5/1)."""
-    out = []
-    pos, end = 0, len(data)
-    while pos < end:
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-        elif wire == 2:
-            length, pos = _varint(data, pos)
-            if pos + length > end:
-                raise OnnxFormatError(f"field {number} claims {length} bytes past the end of its message")
-            value, pos = data[pos:pos + length], pos + length
-        elif wire == 5:
-            value, pos = data[pos:pos + 4], pos + 4
-        elif wire == 1:
-            value, pos = data[pos:pos + 8], pos + 8
-        else:
-            raise OnnxFormatError(f"wire type {wire} (field {number}) is not one protobuf 3 writes")
-        out.append((number, wire, value))
-    return out
-
-
 def _signed(value: int) -> int:
     """A varint read as int64 (negative numbers are written as 10-byte two's complement)."""
     return value - (1 << 64) if value >= 1 << 63 else value
@@ -96,7 +66,10 @@ def _signed(value: int) -> int:
 def _packed_varints(raw: memoryview) -> list[int]:
     values, pos = [], 0
     while pos < len(raw):
-        value, pos = _varint(raw, pos)
+        try:
+            value, pos = protowire.varint(raw, pos)
+        except protowire.WireFormatError as err:
+            raise OnnxFormatError(str(err)) from err
         values.append(_signed(value))
     return values
 
