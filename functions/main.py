@@ -77,6 +77,7 @@ TRIGGER = {"document": "users/{uid}/messages/{messageId}", "region": REGION, "cp
            "concurrency": CONCURRENCY, "min_instances": MIN_INSTANCES, "max_instances": MAX_INSTANCES,
            "timeout_sec": TIMEOUT_S}
 
+
 def _declare_recovery():  # -> the scheduled function (the SDK's scheduler_fn imports firebase_admin)
     from firebase_functions import scheduler_fn
 
