@@ -153,8 +153,8 @@ def _remove_tree(folder: Path) -> None:
     folder.rmdir()
 
 
-ENGINE_MODULES = ("__init__", "artifact", "labels", "protowire", "onnx_reader", "numpy_graph", "numpy_runtime",
-                  "text_tokenizer")
+ENGINE_MODULES = ("__init__", "artifact", "labels", "protowire", "onnx_reader", "numpy_graph",
+                  "numpy_runtime", "text_tokenizer")
 """chat_emotion's numpy engine and what it imports: numpy and the standard library only."""
 
 

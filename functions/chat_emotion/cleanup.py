@@ -103,8 +103,7 @@ def clean_up(client: Any, app: Any, idle_days: int, *, now: dt.datetime | None =
         for start in range(0, len(report.deleted), _DELETE_BATCH):
             result = auth.delete_users(report.deleted[start:start + _DELETE_BATCH], app=app)
             for error in result.errors:  # left for the next run, which finds the account idle still
-                logger.warn("anonymous account not deleted", code="CLEANUP_FAILED",
-                               reason=str(error.reason))
+                logger.warn("anonymous account not deleted", code="CLEANUP_FAILED", reason=str(error.reason))
     return report
 
 
@@ -123,7 +122,7 @@ def due(client: Any, now: dt.datetime | None = None, every: dt.timedelta = EVERY
             marker.update({"lastRun": now}, option=client.write_option(last_update_time=snapshot.update_time))
         else:
             marker.create({"lastRun": now})
-    except (exceptions.FailedPrecondition, exceptions.Conflict, exceptions.AlreadyExists):
+    except (exceptions.FailedPrecondition, exceptions.Conflict):  # Conflict: AlreadyExists, on create
         return False  # another sweep took this run
     return True
 
