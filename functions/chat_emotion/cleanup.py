@@ -51,8 +51,8 @@ class Account:
     @classmethod
     def from_record(cls, record: Any) -> Account:
         meta = record.user_metadata
-        stamps = [meta.creation_timestamp, meta.last_sign_in_timestamp, meta.last_refresh_timestamp]
-        last = max(stamp for stamp in stamps if stamp) if any(stamps) else 0
+        stamps = (meta.creation_timestamp, meta.last_sign_in_timestamp, meta.last_refresh_timestamp)
+        last = max((stamp for stamp in stamps if stamp), default=0)
         anonymous = not record.provider_data and not record.email and not record.phone_number
         return cls(record.uid, anonymous, dt.datetime.fromtimestamp(last / 1000, dt.UTC))
 
