@@ -177,6 +177,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
         tokenizer=args.tokenizer,
         vocab_size=args.vocab_size,
         keep_layers=tuple(args.keep_layers),
+        keep_ffn=args.keep_ffn,
         transfer_data=args.transfer_data,
     )
     info = distill(config)
@@ -360,6 +361,15 @@ def _parser() -> argparse.ArgumentParser:
         help="pretrained student only: keep these encoder layers (0-based) and drop the rest; e.g. "
         "MODEL=runs/minilm --keep-layers 0,3 starts from two of the fine-tuned 6-layer model's own "
         "layers (how the default minilm-l2 was made)",
+    )
+    p.add_argument(
+        "--keep-ffn",
+        type=int,
+        default=0,
+        metavar="N",
+        help="pretrained BERT-family student only: keep N feed-forward neurons per layer (the largest "
+        "by weight norm; 0 keeps all); e.g. minilm --keep-layers 0,2,4 --keep-ffn 768 is three "
+        "layers at the compute of two",
     )
     p.add_argument(
         "--transfer-data",

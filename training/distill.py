@@ -161,10 +161,11 @@ def make_student(config: DistillConfig, train_set: TextDataset, teacher_tokenize
 
     labels = list(train_set.label_names)
     if config.model in ARCHITECTURES and not Path(config.model).exists():
-        if config.keep_layers:
+        if config.keep_layers or config.keep_ffn:
             raise ValueError(
-                f"--keep-layers trims a pretrained student; {config.model!r} is built from scratch, "
-                "sized by --layers. Give a model folder or hub id (e.g. the teacher's checkpoint)"
+                f"--keep-layers / --keep-ffn trim a pretrained student; {config.model!r} is built "
+                "from scratch, sized by --layers. Give a model folder or hub id (e.g. the teacher's "
+                "checkpoint)"
             )
         if config.tokenizer == "teacher":
             if config.model == "roberta":
@@ -200,6 +201,8 @@ def make_student(config: DistillConfig, train_set: TextDataset, teacher_tokenize
     )
     if config.keep_layers:
         keep_layers(model, config.keep_layers)
+    if config.keep_ffn:
+        keep_ffn(model, config.keep_ffn)
     return model, tokenizer, base
 
 
@@ -214,6 +217,34 @@ def keep_layers(model, keep: tuple[int, ...]) -> None:
         )
     stack.layer = torch.nn.ModuleList(layers[i] for i in keep)
     model.config.num_hidden_layers = len(keep)  # DistilBERT maps this onto n_layers
+
+
+def keep_ffn(model, width: int) -> None:
+    """Keep `width` feed-forward neurons in every encoder layer of a BERT-family `model` (in place;
+    the config follows): in each layer the neurons whose input row and output column have the
+    largest product of L2 norms, the magnitude criterion of structured FFN pruning."""
+    if model.config.model_type not in ("bert", "roberta", "electra"):  # MobileBERT: more FFNs
+        raise ValueError(
+            f"--keep-ffn prunes BERT-family layers (bert, roberta, electra, MiniLM); "
+            f"{model.config.model_type!r} has no such layers"
+        )
+    layers = model.base_model.encoder.layer
+    size = model.config.intermediate_size
+    if width >= size:
+        raise ValueError(f"--keep-ffn {width}: the student's feed-forward size is only {size}")
+    for layer in layers:
+        up, down = layer.intermediate.dense, layer.output.dense
+        score = up.weight.norm(dim=1) * down.weight.norm(dim=0)
+        keep = torch.sort(torch.topk(score, width).indices).values
+        pruned_up = torch.nn.Linear(up.in_features, width)
+        pruned_down = torch.nn.Linear(width, down.out_features)
+        with torch.no_grad():
+            pruned_up.weight.copy_(up.weight[keep])
+            pruned_up.bias.copy_(up.bias[keep])
+            pruned_down.weight.copy_(down.weight[:, keep])
+            pruned_down.bias.copy_(down.bias)
+        layer.intermediate.dense, layer.output.dense = pruned_up, pruned_down
+    model.config.intermediate_size = width
 
 
 def distill(config: DistillConfig) -> CheckpointInfo:

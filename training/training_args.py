@@ -147,6 +147,10 @@ class DistillConfig(TrainConfig):
     """For a pretrained student: keep only these encoder layers (0-based, in order), e.g. (0, 2, 4)
     halves a 6-layer model. Empty keeps them all. Starting from the fine-tuned teacher's own layers
     (DistilBERT's recipe) keeps most of its accuracy at a fraction of the compute."""
+    keep_ffn: int = 0
+    """For a pretrained BERT-family student: keep this many feed-forward neurons per layer (those
+    with the largest weights); 0 keeps them all. Three layers at half the feed-forward width cost
+    what two full layers do."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -163,6 +167,8 @@ class DistillConfig(TrainConfig):
             raise ValueError(
                 f"keep_layers must be distinct layer numbers from 0, ascending; got {self.keep_layers}"
             )
+        if not isinstance(self.keep_ffn, int) or self.keep_ffn < 0:
+            raise ValueError(f"keep_ffn must be 0 (keep all) or a positive integer, got {self.keep_ffn!r}")
         if self.tokenizer not in ("own", "teacher"):
             raise ValueError(f"tokenizer must be 'own' or 'teacher', got {self.tokenizer!r}")
         if self.vocab_size < 200:

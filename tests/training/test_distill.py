@@ -10,7 +10,15 @@ import torch
 import torch.nn.functional as F
 
 from training.checkpoint import CheckpointInfo
-from training.distill import CACHE_DIR, Teacher, distill, distillation_loss, keep_layers, teacher_logits
+from training.distill import (
+    CACHE_DIR,
+    Teacher,
+    distill,
+    distillation_loss,
+    keep_ffn,
+    keep_layers,
+    teacher_logits,
+)
 from training.export import ExportOptions, drift, export
 from training.metrics import probabilities
 from training.train import train
@@ -152,6 +160,39 @@ def test_keep_layers_takes_the_chosen_layers_weights(tiny_models, architecture):
         keep_layers(model, (0, 1))
 
 
+@pytest.mark.parametrize("architecture", ["bert", "roberta", "electra"])
+def test_keep_ffn_keeps_the_largest_neurons_and_drops_only_the_rest(tiny_models, architecture):
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_models[architecture]).eval()
+    layer = model.base_model.encoder.layer[0]
+    up, down = layer.intermediate.dense, layer.output.dense
+    score = up.weight.norm(dim=1) * down.weight.norm(dim=0)
+    kept = set(torch.topk(score, 16).indices.tolist())
+    hidden = torch.randn(3, 5, model.config.hidden_size)
+    with torch.no_grad():  # what the full layer gives with the dropped neurons' activations zeroed
+        active = layer.intermediate(hidden)
+        active[..., [i for i in range(score.numel()) if i not in kept]] = 0
+        expected = torch.nn.functional.linear(active, down.weight, down.bias)
+    keep_ffn(model, 16)
+    assert model.config.intermediate_size == 16
+    assert all(block.intermediate.dense.out_features == 16 for block in model.base_model.encoder.layer)
+    with torch.no_grad():
+        pruned = layer.output.dense(layer.intermediate(hidden))
+    assert torch.allclose(pruned, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="feed-forward size is only 16"):
+        keep_ffn(model, 16)
+
+
+@pytest.mark.parametrize("architecture", ["distilbert", "mobilebert"])
+def test_keep_ffn_is_refused_where_there_is_no_bert_feed_forward(tiny_models, architecture):
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_models[architecture])
+    with pytest.raises(ValueError, match="BERT-family"):
+        keep_ffn(model, 16)
+
+
 def test_a_trimmed_pretrained_student_distils_and_exports(teacher, emotion_dir, tmp_path):
     from transformers import AutoConfig
 
@@ -160,6 +201,7 @@ def test_a_trimmed_pretrained_student_distils_and_exports(teacher, emotion_dir, 
         DistillConfig(
             model=str(teacher),
             keep_layers=(1,),
+            keep_ffn=32,
             teacher=str(teacher),
             data=str(emotion_dir),
             output_dir=str(out),
@@ -169,7 +211,8 @@ def test_a_trimmed_pretrained_student_distils_and_exports(teacher, emotion_dir, 
             logging_steps=1000,
         )
     )
-    assert AutoConfig.from_pretrained(out).num_hidden_layers == 1
+    saved = AutoConfig.from_pretrained(out)
+    assert (saved.num_hidden_layers, saved.intermediate_size) == (1, 32)
     # It records the model the teacher grew from, not a path to the teacher on this machine.
     assert info.base_checkpoint == CheckpointInfo.read(teacher).base_checkpoint != str(teacher)
     assert json.loads((out / "training.json").read_text())["hyperparameters"]["keep_layers"] == [1]
