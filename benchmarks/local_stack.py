@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO_ROOT
+from common import REPO_ROOT, compile_function_source
 
 sys.path.insert(0, str(REPO_ROOT))
 
@@ -27,6 +27,9 @@ from tests.support.servers import (  # noqa: E402
 )
 
 MAIN_SOURCE = REPO_ROOT / "functions" / "main.py"
+# What the cloud installs for main.py (requirements.txt; `make setup-e2e`). The baseline needs torch,
+# so it runs in the project's .venv.
+FUNCTION_PYTHON = REPO_ROOT / "functions" / "venv" / "bin" / "python"
 NAIVE_SOURCE = REPO_ROOT / "benchmarks" / "naive_main.py"
 TARGET = "classify_message"
 MESSAGE_PATTERN = "users/{uid}/messages/{messageId}"
@@ -65,6 +68,7 @@ class FunctionServer:
             "METADATA_SERVER_DETECTION": "none",
             "PYTHONUNBUFFERED": "1",
             "NAIVE_CHECKPOINT": str(hf_checkpoint or ""),
+            "PYTHONPATH": str(REPO_ROOT / "functions"),  # chat_emotion, as in the deployed source folder
             **(extra_env or {}),
         }
         self.source = source
@@ -76,11 +80,14 @@ class FunctionServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FunctionServer:
+        compile_function_source()  # the cloud's build step, not part of a cold start
+        ours = self.source == MAIN_SOURCE and FUNCTION_PYTHON.exists()
+        python = FUNCTION_PYTHON if ours else Path(sys.executable)
         with open(self.log_path, "wb") as out:
             self.spawned_at = time.time()
             self._proc = subprocess.Popen(
                 [
-                    sys.executable,
+                    str(python),
                     "-m",
                     "chat_emotion.emulator_adapter",
                     "--source",

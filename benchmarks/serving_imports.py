@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 
-from common import REPO_ROOT, load_line, make_parser
+from common import REPO_ROOT, compile_function_source, load_line, make_parser
 
 STEPS = {
     "sdk": [("functions-framework", "functions_framework"), ("main.py (listening)", "main"),
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not os.path.exists(args.python):
         raise SystemExit(f"{args.python} does not exist: run `make setup-e2e`, or pass --python")
+    compile_function_source()  # the cloud's build step (benchmarks/common.py), never timed
     load_before = os.getloadavg()[0]
     runs: dict[str, list[dict[str, float]]] = {side: [] for side in STEPS}
     for _ in range(args.repeats):

@@ -30,7 +30,19 @@ import json
 import os
 from pathlib import Path
 
-from firebase_functions.params import IntParam, StringParam
+# functions-framework names the one function an instance serves in FUNCTION_TARGET (Cloud Run and
+# firebase-tools' Functions emulator set it); firebase-tools' discovery (firebase_functions'
+# serving.py) does not. An instance serving the trigger reads its CloudEvents itself
+# (chat_emotion.cloudevent: the same MessageEvent, proven equal on real events) and its parameters
+# from the environment (chat_emotion.params, the SDK's reading without its module), and so never
+# imports firestore_fn, whose google.cloud.firestore_v1 + firebase_admin imports were most of a
+# cold start (docs/PERFORMANCE.md, "Cold start"). Everywhere else the SDK declares both.
+SERVING_TRIGGER = os.environ.get("FUNCTION_TARGET") == "classify_message"
+
+if SERVING_TRIGGER:
+    from chat_emotion.params import IntParam, StringParam
+else:
+    from firebase_functions.params import IntParam, StringParam
 
 REGION = "us-central1"
 CPU = 1  # one vCPU: ONNX Runtime runs one intra-op thread per request, CONCURRENCY requests at once
@@ -66,13 +78,6 @@ MIN_INSTANCES = IntParam("MIN_INSTANCES", default=0, description="Instances kept
 MAX_INSTANCES = IntParam("MAX_INSTANCES", default=10, description="Upper bound on instances (cost cap)")
 
 
-# functions-framework names the one function an instance serves in FUNCTION_TARGET (Cloud Run and
-# firebase-tools' Functions emulator set it); firebase-tools' discovery (firebase_functions'
-# serving.py) does not. An instance serving the trigger reads its CloudEvents itself
-# (chat_emotion.cloudevent: the same MessageEvent, proven equal on real events) and so never
-# imports firestore_fn, whose google.cloud.firestore_v1 + firebase_admin imports were most of a
-# cold start (docs/PERFORMANCE.md, "Cold start"). Everywhere else the SDK's decorator declares it.
-SERVING_TRIGGER = os.environ.get("FUNCTION_TARGET") == "classify_message"
 TRIGGER = {"document": "users/{uid}/messages/{messageId}", "region": REGION, "cpu": CPU, "memory": MEMORY_MB,
            "concurrency": CONCURRENCY, "min_instances": MIN_INSTANCES, "max_instances": MAX_INSTANCES,
            "timeout_sec": TIMEOUT_S}

@@ -71,7 +71,8 @@ def _imported_by_main(target: str | None) -> dict[str, object]:
         env["FUNCTION_TARGET"] = target
     code = ("import sys, json, main; "
             "print(json.dumps({'sdk': sorted(m for m in ('firebase_functions.firestore_fn', "
-            "'google.cloud.firestore_v1', 'firebase_admin', 'grpc') if m in sys.modules), "
+            "'firebase_functions.params', 'google.cloud.firestore_v1', 'firebase_admin', 'grpc') "
+            "if m in sys.modules), "
             "'declared': hasattr(main.classify_message, '__firebase_endpoint__'), "
             "'recovery': 'recover_messages' in vars(main)}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
