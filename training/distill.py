@@ -225,7 +225,7 @@ def keep_ffn(model, width: int) -> None:
     largest product of L2 norms, the magnitude criterion of structured FFN pruning."""
     if model.config.model_type not in ("bert", "roberta", "electra"):  # MobileBERT: more FFNs
         raise ValueError(
-            f"--keep-ffn prunes BERT-family layers (bert, roberta, electra, MiniLM); "
+            "--keep-ffn prunes BERT-family layers (bert, roberta, electra, MiniLM); "
             f"{model.config.model_type!r} has no such layers"
         )
     layers = model.base_model.encoder.layer

@@ -16,33 +16,36 @@ import os
 __all__ = ["IntParam", "StringParam"]
 
 
-class StringParam:
-    """A string parameter: `$NAME`, else `default`."""
+class _Param:
+    """`$NAME` parsed, else `default`, else the type's empty value (the SDK's order)."""
 
-    def __init__(self, name: str, *, default: str | None = None, description: str = "") -> None:
+    _empty: object = None
+
+    def __init__(self, name: str, *, default=None, description: str = "") -> None:
         self.name = name
         self.default = default
         self.description = description
 
-    @property
-    def value(self) -> str:
-        raw = os.environ.get(self.name)
-        if raw is not None:
-            return raw
-        return "" if self.default is None else self.default
-
-
-class IntParam:
-    """An integer parameter: `int($NAME)`, else `default`."""
-
-    def __init__(self, name: str, *, default: int | None = None, description: str = "") -> None:
-        self.name = name
-        self.default = default
-        self.description = description
+    @staticmethod
+    def _parse(raw: str):
+        return raw
 
     @property
-    def value(self) -> int:
+    def value(self):
         raw = os.environ.get(self.name)
         if raw is not None:
-            return int(raw)
-        return 0 if self.default is None else self.default
+            return self._parse(raw)
+        return self._empty if self.default is None else self.default
+
+
+class StringParam(_Param):
+    """A string parameter: `$NAME`, else `default`, else ""."""
+
+    _empty = ""
+
+
+class IntParam(_Param):
+    """An integer parameter: `int($NAME)`, else `default`, else 0."""
+
+    _empty = 0
+    _parse = staticmethod(int)
