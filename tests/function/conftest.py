@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import shutil
 import socket
@@ -20,6 +21,14 @@ from tests.support.servers import free_port, stop_process_group
 from tests.support.tiny_model import TinyArtifact, build_tiny_artifact
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_as_discovery(code: str) -> str:
+    """stdout of `code` run in functions/ as firebase-tools' deploy discovery runs main.py: a fresh
+    interpreter without FUNCTION_TARGET."""
+    env = {k: v for k, v in os.environ.items() if k != "FUNCTION_TARGET"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=REPO_ROOT / "functions", env=env, timeout=120).stdout
 PROJECT = "demo-emotion"
 _bucket_counter = itertools.count()
 # Nothing listens on the discard port: the SDK builds a Firestore client per event and

@@ -4,36 +4,27 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 
 from chat_emotion import errors
 from chat_emotion.emulator_adapter import decode_body
 
-from tests.function.conftest import REPO_ROOT
+from tests.function.conftest import REPO_ROOT, run_as_discovery
 from tests.support.cloudevents import created_event
-
-
-def _run(code: str) -> str:
-    """`code` run as firebase-tools' deploy discovery runs main.py: no FUNCTION_TARGET."""
-    env = {k: v for k, v in os.environ.items() if k != "FUNCTION_TARGET"}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=REPO_ROOT / "functions", env=env, timeout=120).stdout
 
 
 def test_deploy_discovery_imports_nothing_heavy() -> None:
     heavy = ["onnxruntime", "tokenizers", "torch", "transformers", "google.cloud.storage",
              "chat_emotion.runtime"]
-    out = _run(f"import sys, json, time; t = time.perf_counter(); import main; heavy = {heavy!r}; "
-               "print(json.dumps([[m for m in heavy if m in sys.modules], time.perf_counter() - t]))")
+    out = run_as_discovery(
+        f"import sys, json, time; t = time.perf_counter(); import main; heavy = {heavy!r}; "
+        "print(json.dumps([[m for m in heavy if m in sys.modules], time.perf_counter() - t]))")
     loaded, seconds = json.loads(out)
     assert loaded == []
     assert seconds < 10  # the discovery limit; ~1.5 s here, almost all of it the Firebase SDK itself
 
 
 def test_deploy_manifest_declares_trigger_params_and_options() -> None:
-    out = _run("from firebase_functions.private import serving; import json, yaml; "
+    out = run_as_discovery("from firebase_functions.private import serving; import json, yaml; "
                "print(json.dumps(yaml.safe_load(serving.functions_as_yaml(serving.get_functions()))))")
     spec = json.loads(out)
     endpoint = spec["endpoints"]["classify_message"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from tests.function.test_main import _run
+from tests.function.conftest import run_as_discovery
 
 _COMPARE = """
 import json, os
@@ -47,7 +47,7 @@ print(json.dumps({"serving": main.SERVING_TRIGGER, "report": report}))
 
 
 def test_every_param_main_declares_reads_the_same_as_the_sdks() -> None:
-    out = json.loads(_run(_COMPARE).strip().splitlines()[-1])
+    out = json.loads(run_as_discovery(_COMPARE).strip().splitlines()[-1])
     assert out["serving"] is False
     report = out["report"]
     assert {"MODEL_STORE", "DEFAULT_MODEL", "MODEL_CACHE_MB", "RATE_PER_MINUTE", "RATE_PER_DAY",
