@@ -94,6 +94,13 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         "chooses; 0.1 is the recipe's)",
     )
     p.add_argument(
+        "--final",
+        action="store_true",
+        help="the final run of a recipe fixed on a selection slice: train on all of train (no slice), "
+        "evaluate nothing per epoch, score the validation split once at the end as unseen text; "
+        "single-label data only (multi-label thresholds need a slice)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=_threads_default(),
@@ -131,6 +138,7 @@ def _train_fields(args: argparse.Namespace) -> dict:
         max_train_samples=args.max_train_samples,
         max_eval_samples=args.max_eval_samples,
         selection_fraction=args.selection_fraction,
+        final=args.final,
         threads=args.threads,
         seed=args.seed,
         text_column=args.text_column,

@@ -262,7 +262,7 @@ def distill(config: DistillConfig) -> CheckpointInfo:
             f"the data's labels {list(train_set.label_names)} differ from the teacher's {teacher.labels}"
         )
     multi = train_set.problem_type == MULTI
-    epoch_set = chooser(selection, eval_set)
+    epoch_set = chooser(config, selection, eval_set)
     cache_dir = Path(config.output_dir).resolve().parent / CACHE_DIR
     print(f"teacher ({teacher.kind}) logits for {len(train_set)} training texts")
     soft_train = teacher_logits(cache_dir, teacher, train_set.texts)

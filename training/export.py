@@ -377,8 +377,9 @@ def export(options: ExportOptions):
                 **scored(evaluation, scores),
                 "source_accuracy": torch_scores["accuracy"],
                 "source_macro_f1": torch_scores["macro_f1"],
-                # True when a slice held out of train made every choice: the figure is for unseen text.
-                "unseen": selection is not None,
+                # True when a slice held out of train made every choice (in this run, or in the
+                # slice run that fixed a final run's recipe): the figure is for unseen text.
+                "unseen": selection is not None or bool(info.hyperparameters.get("final")),
             }
         fields["evaluation"] = evaluation_fields
         fields["provenance"] = {

@@ -49,7 +49,7 @@ class EncodedDataset(Dataset):
 def load_data(config: TrainConfig) -> tuple[TextDataset, TextDataset | None, TextDataset | None]:
     """(training rows, selection slice, validation set), sampled as the config asks; the others use
     the training set's label order. The selection slice is None unless `selection_fraction` > 0;
-    whatever chooses (each epoch's evaluation, thresholds) uses `chooser(selection, validation)`."""
+    whatever chooses (each epoch's evaluation, thresholds) uses `chooser(...)`."""
     train = load_dataset(
         config.data,
         "train",
@@ -70,15 +70,25 @@ def load_data(config: TrainConfig) -> tuple[TextDataset, TextDataset | None, Tex
             label_column=config.label_column,
         )
         evaluation = evaluation.head(config.max_eval_samples, seed=config.seed)
+    if config.final and train.is_multi_label:
+        raise ValueError(
+            f"{config.data} is multi-label: its thresholds need a slice to be tuned on, so a final run "
+            "cannot score the validation split as unseen; use --selection-fraction 0.1 instead of --final"
+        )
     selection = None
     if config.selection_fraction > 0:
         train, selection = train.split_off(config.selection_fraction)
     return train.head(config.max_train_samples, seed=config.seed), selection, evaluation
 
 
-def chooser(selection: TextDataset | None, evaluation: TextDataset | None) -> TextDataset | None:
-    """The set that makes the run's choices: the selection slice when there is one."""
-    return selection if selection is not None else evaluation
+def chooser(
+    config: TrainConfig, selection: TextDataset | None, evaluation: TextDataset | None
+) -> TextDataset | None:
+    """The set that makes the run's choices: the selection slice when there is one; none in a final
+    run (its recipe was fixed on a slice before); else the validation split."""
+    if selection is not None:
+        return selection
+    return None if config.final else evaluation
 
 
 def positive_weights(data: TextDataset, power: float) -> torch.Tensor | None:
@@ -194,7 +204,7 @@ def finish_checkpoint(
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
     model = trainer.model.eval().cpu()
-    tuner = chooser(selection, evaluation)
+    tuner = chooser(config, selection, evaluation)
     for role, data in (("selection", selection), ("evaluation", evaluation)):
         if data is None:
             continue
@@ -218,12 +228,20 @@ def finish_checkpoint(
         if tuning is not None:
             scores["thresholds_tuning"] = tuning
         if role == "evaluation":
-            scores["unseen"] = selection is not None
+            scores["unseen"] = selection is not None or config.final
         setattr(info, role, scores)
     if selection is not None:
         info.selection["rule"] = selection_rule(config.selection_fraction)
+    elif config.final:
+        info.selection = {"rule": FINAL_RULE}
     info.write(out)
     return info
+
+
+FINAL_RULE = (
+    "none: the final run of a recipe fixed on a selection slice, on all of train; "
+    "nothing was chosen on the validation split"
+)
 
 
 def selection_rule(fraction: float) -> str:
@@ -251,7 +269,7 @@ def train(config: TrainConfig) -> CheckpointInfo:
     train_set, selection, eval_set = load_data(config)
     labels = list(train_set.label_names)
     problem = train_set.problem_type
-    epoch_set = chooser(selection, eval_set)
+    epoch_set = chooser(config, selection, eval_set)
     print(
         f"train: {len(train_set)} examples, {len(labels)} labels ({problem}); "
         f"selection slice: {len(selection) if selection else 0}; "

@@ -52,7 +52,11 @@ class TrainConfig:
     """Hold this fraction of the training rows out (by a hash of each text: the same rows every run)
     as the selection slice: per-epoch evaluation and multi-label thresholds use it, and the
     validation split is only scored at the end, as text nothing was chosen on. 0: no slice (the
-    validation split evaluates each epoch, as before; the final run of a fixed recipe)."""
+    validation split evaluates each epoch, as before)."""
+    final: bool = False
+    """The final run of a recipe already fixed on a selection slice: train on all of train, evaluate
+    nothing per epoch, and score the validation split once at the end as unseen text (nothing was
+    chosen on it). Single-label only: a multi-label run's thresholds need a slice to be tuned on."""
     transfer_data: str | None = None
     """Distillation only: more texts for the teacher to label (their own labels are ignored), e.g.
     the GoEmotions comments for the emotion student. Texts also in the selection slice or the
@@ -106,6 +110,11 @@ class TrainConfig:
             raise ValueError(
                 f"selection_fraction must be in [0, 0.5) (0.1 holds a tenth of train out), "
                 f"got {self.selection_fraction}"
+            )
+        if self.final and self.selection_fraction > 0:
+            raise ValueError(
+                "final trains on all of train: drop --selection-fraction (the recipe's slice run made "
+                "its choices already)"
             )
         if (
             self.labels is not None

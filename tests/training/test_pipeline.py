@@ -163,6 +163,27 @@ def test_publish_into_a_folder_store(bert_checkpoint, tmp_path, emotion_dir):
     assert evaluate(store / "bert", str(emotion_dir), threads=1)["model"] == "bert@v1 (int8)"
 
 
+def test_a_final_run_chooses_nothing_and_scores_validation_once_as_unseen(tiny_models, emotion_dir, tmp_path):
+    checkpoint = tmp_path / "ck"
+    info = train_tiny(tiny_models["bert"], emotion_dir, checkpoint, epochs=6, final=True)
+    assert len(info.epoch_seconds) == 6 and info.history == []  # no evaluation between epochs
+    assert info.evaluation["unseen"] is True and info.evaluation["accuracy"] >= MIN_ACCURACY["bert"]
+    assert info.selection["rule"].startswith("none: the final run")
+    manifest = export(
+        ExportOptions(
+            checkpoint=str(checkpoint), output_dir=str(tmp_path / "art"), eval_data=str(emotion_dir),
+            threads=1,
+        )
+    )
+    assert manifest.evaluation["unseen"] is True
+    assert manifest.provenance["selection"]["rule"] == info.selection["rule"]
+
+
+def test_a_run_that_chose_on_validation_is_not_called_unseen(exported):
+    _, _, info, _, manifest = exported
+    assert info.evaluation["unseen"] is False and manifest.evaluation["unseen"] is False
+
+
 def test_multi_label_pipeline(tmp_path, tiny_models):
     from tests.training.conftest import CUES, LABELS
 
@@ -208,6 +229,10 @@ def test_multi_label_pipeline(tmp_path, tiny_models):
     assert set(retuned.thresholds) == set(LABELS)
     assert retuned.evaluation["macro_f1"] >= manifest.evaluation["macro_f1"] - 1e-9
     assert "tuned on this artifact" in retuned.provenance["export"]["thresholds"]
+    # A final run would have no slice to tune the thresholds on: refused before any training.
+    with pytest.raises(ValueError, match="multi-label: its thresholds need a slice"):
+        train(TrainConfig(model=str(tiny_models["bert"]), data=str(data), eval_data=str(data),
+                          output_dir=str(tmp_path / "final"), labels=list(LABELS), final=True, **FAST))
     cuts = manifest.thresholds
     for prediction in Classifier.load(tmp_path / "art").predict([r["text"] for r in rows[:24]]):
         # runtime: exactly the labels at or over their own threshold, highest first

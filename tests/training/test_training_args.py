@@ -31,6 +31,7 @@ def test_defaults_are_the_seed_study():
         ({"labels": ["a", "a"]}, "distinct"),
         ({"model": ""}, "model is required"),
         ({"max_train_samples": -1}, "max_train_samples"),
+        ({"final": True, "selection_fraction": 0.1}, "final trains on all of train"),
     ],
 )
 def test_bad_settings_raise_value_error(change, message):
