@@ -5,7 +5,9 @@ version with --all-versions), plus artifacts not published yet (--artifact DIR, 
 from `emotion-train export`): warm p50 at batch 1 through handler.process(), measured like
 benchmarks/warm.py (a fresh process per model and repeat, --messages real tweets, models
 interleaved so all see the same load), beside the int8 accuracy and macro-F1 on val that export
-recorded in the manifest (scored through chat_emotion.runtime). A model is on the frontier when
+recorded in the manifest (scored through chat_emotion.runtime), and whether that figure is for
+unseen text (the manifest's `evaluation.unseen`: a slice held out of train made every choice; "no"
+means val chose epochs or the candidate too, which flatters it). A model is on the frontier when
 no other is both faster and more accurate. Prints a Markdown table and, with --plot, draws it.
 
     python benchmarks/frontier.py --messages 300 --repeats 3 --plot docs/performance/frontier.png
@@ -34,6 +36,7 @@ class Point:
     accuracy: float
     macro_f1: float
     size_mb: float
+    unseen: bool = False
     default: bool = False
     published: bool = True
     p50_ms: float = float("nan")
@@ -48,7 +51,10 @@ def _point(store: Path, ref: str, directory: Path, **flags: bool) -> Point:
     if "accuracy" not in evaluation:
         raise SystemExit(f"{directory}: its manifest has no evaluation (export it with --eval-data)")
     size = (directory / MODEL_FILE).stat().st_size / 2**20
-    return Point(ref, store, evaluation["accuracy"], evaluation["macro_f1"], size, **flags)
+    return Point(
+        ref, store, evaluation["accuracy"], evaluation["macro_f1"], size,
+        unseen=bool(evaluation.get("unseen")), **flags,
+    )
 
 
 def store_points(store: Path, all_versions: bool) -> list[Point]:
@@ -115,14 +121,14 @@ def measure(points: list[Point], messages: int, repeats: int, threads: int) -> N
 
 def table(points: list[Point]) -> str:
     lines = [
-        "| model | int8 acc | macro-F1 | p50 ms | p95 ms | model.onnx MB | frontier |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model | int8 acc | macro-F1 | p50 ms | p95 ms | model.onnx MB | frontier | val unseen |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in sorted(points, key=lambda p: p.p50_ms):
         name = p.ref + (" (**default**)" if p.default else "") + ("" if p.published else " (not published)")
         lines.append(
             f"| {name} | {p.accuracy:.4f} | {p.macro_f1:.4f} | {p.p50_ms:.2f} | {p.p95_ms:.2f} | "
-            f"{p.size_mb:.1f} | {'yes' if p.frontier else ''} |"
+            f"{p.size_mb:.1f} | {'yes' if p.frontier else ''} | {'yes' if p.unseen else 'no'} |"
         )
     return "\n".join(lines)
 

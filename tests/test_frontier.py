@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,12 @@ def test_the_frontier_measures_every_emotion_model_and_marks_the_undominated(tmp
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = {}
+    rows, unseen = {}, {}
     for line in proc.stdout.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if line.startswith("| ") and "@" in cells[0]:
             rows[cells[0]] = (float(cells[1]), float(cells[3]), cells[6] == "yes")
+            unseen[cells[0]] = cells[7]
     names = {ref.split("@")[0] for ref in rows}
     emotion = {p.name for p in STORE.iterdir() if (p / "LATEST").is_file()} - {"goemotions"}
     assert names == emotion  # the multi-label model is another task, not on this frontier
@@ -37,4 +39,8 @@ def test_the_frontier_measures_every_emotion_model_and_marks_the_undominated(tmp
         )
         assert front == (not dominated), ref
     assert rows[max(rows, key=lambda r: rows[r][0])][2]  # the most accurate is always on it
+    for ref, said in unseen.items():  # the manifest's own word on whether val chose anything
+        name, version = ref.split(" ")[0].split("@")
+        recorded = json.loads((STORE / name / version / "manifest.json").read_text())["evaluation"]
+        assert said == ("yes" if recorded.get("unseen") else "no"), ref
     assert plot.read_bytes()[:4] == b"\x89PNG"

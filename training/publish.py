@@ -38,6 +38,8 @@ def model_card(manifest) -> str:
             f"{ev.get('source_accuracy', float('nan')):.4f} / {ev.get('source_macro_f1', float('nan')):.4f}. "
             f"Batch-1 latency p50 {ev.get('latency_ms_p50', float('nan')):.1f} ms (1 thread).",
             "",
+            unseen_note(ev, prov),
+            "",
             *(["| label | F1 | threshold |", "| --- | --- | --- |"] if cuts
               else ["| label | F1 |", "| --- | --- |"]),
             *(f"| {label} | {f1:.4f} |" + (f" {cuts[label]:.2f} |" if cuts else "")
@@ -59,6 +61,16 @@ def model_card(manifest) -> str:
     if prov.get("git_commit"):
         lines.append(f"- code: git {prov['git_commit']}")
     return "\n".join(lines) + "\n"
+
+
+def unseen_note(evaluation: dict[str, Any], provenance: dict[str, Any]) -> str:
+    """Whether the evaluation above is a figure for unseen text, and why (issue 23's rule)."""
+    if evaluation.get("unseen"):
+        rule = (provenance.get("selection") or {}).get("rule", "a slice held out of train")
+        return (f"Scored once, as unseen text: no choice of this run was made on this split "
+                f"(the choices' slice: {rule}).")
+    return ("Not unseen text: this split also chose this run's epochs, thresholds or candidate, so "
+            "the figure flatters it; expect less on text nobody chose on.")
 
 
 def publish(

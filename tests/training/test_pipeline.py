@@ -18,7 +18,7 @@ from training.checkpoint import CheckpointInfo
 from training.cli import main
 from training.evaluate import CheckpointPredictor, evaluate
 from training.export import DriftError, ExportOptions, export
-from training.publish import publish
+from training.publish import model_card, publish
 from training.students import ARCHITECTURES, INPUT_NAMES
 from training.train import train
 from training.training_args import TrainConfig
@@ -177,11 +177,13 @@ def test_a_final_run_chooses_nothing_and_scores_validation_once_as_unseen(tiny_m
     )
     assert manifest.evaluation["unseen"] is True
     assert manifest.provenance["selection"]["rule"] == info.selection["rule"]
+    assert "Scored once, as unseen text" in model_card(manifest)
 
 
 def test_a_run_that_chose_on_validation_is_not_called_unseen(exported):
     _, _, info, _, manifest = exported
     assert info.evaluation["unseen"] is False and manifest.evaluation["unseen"] is False
+    assert "Not unseen text: this split also chose" in model_card(manifest)
 
 
 def test_multi_label_pipeline(tmp_path, tiny_models):
