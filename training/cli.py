@@ -186,6 +186,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
         vocab_size=args.vocab_size,
         keep_layers=tuple(args.keep_layers),
         keep_ffn=args.keep_ffn,
+        as_architecture=args.as_architecture or "",
         transfer_data=args.transfer_data,
     )
     info = distill(config)
@@ -378,6 +379,14 @@ def _parser() -> argparse.ArgumentParser:
         help="pretrained BERT-family student only: keep N feed-forward neurons per layer (the largest "
         "by weight norm; 0 keeps all); e.g. minilm --keep-layers 0,2,4 --keep-ffn 768 is three "
         "layers at the compute of two",
+    )
+    p.add_argument(
+        "--as",
+        dest="as_architecture",
+        choices=("electra", "distilbert", "roberta"),
+        help="pretrained BERT-family student only: re-house its weights (after --keep-layers) in this "
+        "architecture, the same encoder with a new head and the start's WordPiece tokenizer; e.g. "
+        "minilm --as distilbert --keep-layers 0,3 is a two-layer DistilBERT from MiniLM's layers",
     )
     p.add_argument(
         "--transfer-data",

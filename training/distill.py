@@ -24,7 +24,7 @@ from training.catalogue import resolve_checkpoint
 from training.checkpoint import CheckpointInfo, load_checkpoint, torch_logits
 from training.data import MULTI, TextDataset, load_dataset
 from training.metrics import classification_metrics, decisions, probabilities
-from training.students import ARCHITECTURES, build_student, train_tokenizer
+from training.students import ARCHITECTURES, build_student, rehouse, train_tokenizer
 from training.train import (
     EncodedDataset,
     chooser,
@@ -161,9 +161,9 @@ def make_student(config: DistillConfig, train_set: TextDataset, teacher_tokenize
 
     labels = list(train_set.label_names)
     if config.model in ARCHITECTURES and not Path(config.model).exists():
-        if config.keep_layers or config.keep_ffn:
+        if config.keep_layers or config.keep_ffn or config.as_architecture:
             raise ValueError(
-                f"--keep-layers / --keep-ffn trim a pretrained student; {config.model!r} is built "
+                f"--keep-layers / --keep-ffn / --as adapt a pretrained student; {config.model!r} is built "
                 "from scratch, sized by --layers. Give a model folder or hub id (e.g. the teacher's "
                 "checkpoint)"
             )
@@ -203,6 +203,8 @@ def make_student(config: DistillConfig, train_set: TextDataset, teacher_tokenize
         keep_layers(model, config.keep_layers)
     if config.keep_ffn:
         keep_ffn(model, config.keep_ffn)
+    if config.as_architecture:
+        model, tokenizer = rehouse(model, tokenizer, config.as_architecture)
     return model, tokenizer, base
 
 

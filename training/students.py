@@ -150,3 +150,97 @@ def build_student(architecture: str, tokenizer, labels: Sequence[str], problem_t
 
     config = student_config(architecture, tokenizer, labels, problem_type, **sizes)
     return AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
+
+
+REHOUSABLE = ("electra", "distilbert", "roberta")
+
+
+def rehouse(model, tokenizer, architecture: str):
+    """(a model of `architecture`, its tokenizer) carrying a BERT model's weights: the same encoder,
+    so the same hidden states, with the embeddings adapted and a classification head started from
+    BERT's pooler and classifier (the activation between them is the new architecture's own).
+
+    ELECTRA's encoder is BERT's, name for name. DistilBERT has no segment embeddings: segment 0's
+    row is added to every position's. RoBERTa numbers positions from pad_token_id + 1: the position
+    table moves down by that many rows, and its one segment row is BERT's segment 0. MobileBERT's
+    bottleneck layers have no BERT counterpart, so it is refused. The tokenizer stays the source's
+    (WordPiece), told which inputs the architecture takes.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
+
+    source = model.config
+    if source.model_type != "bert":
+        raise ValueError(
+            f"--as re-houses a BERT-family start (bert, MiniLM); this one is {source.model_type!r}"
+        )
+    if architecture not in REHOUSABLE:
+        raise ValueError(
+            f"--as {architecture}: a BERT model's weights fit {', '.join(REHOUSABLE)}; "
+            "MobileBERT's bottleneck layers have no BERT counterpart (build it small from scratch instead)"
+        )
+    labels = [source.id2label[i] for i in range(source.num_labels)]
+    pad = tokenizer.pad_token_id
+    sizes = dict(
+        layers=source.num_hidden_layers,
+        hidden=source.hidden_size,
+        heads=source.num_attention_heads,
+        intermediate=source.intermediate_size,
+        max_positions=source.max_position_embeddings,
+    )
+    config = student_config(architecture, tokenizer, labels, source.problem_type, **sizes)
+    if architecture == "roberta":  # positions start at pad + 1, not at 2 as with RoBERTa's own pad id 1
+        config.max_position_embeddings = source.max_position_embeddings + pad + 1
+    config.layer_norm_eps = source.layer_norm_eps
+    target = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
+    old = {k.removeprefix("bert."): v for k, v in model.state_dict().items()}
+    new: dict[str, torch.Tensor] = {}
+    word, positions, segments = (old[f"embeddings.{n}.weight"] for n in
+                                 ("word_embeddings", "position_embeddings", "token_type_embeddings"))
+    if architecture == "distilbert":
+        new |= {
+            "distilbert.embeddings.word_embeddings.weight": word,
+            "distilbert.embeddings.position_embeddings.weight": positions + segments[0],
+            "distilbert.embeddings.LayerNorm.weight": old["embeddings.LayerNorm.weight"],
+            "distilbert.embeddings.LayerNorm.bias": old["embeddings.LayerNorm.bias"],
+        }
+        names = {
+            "attention.self.query": "attention.q_lin", "attention.self.key": "attention.k_lin",
+            "attention.self.value": "attention.v_lin", "attention.output.dense": "attention.out_lin",
+            "attention.output.LayerNorm": "sa_layer_norm", "intermediate.dense": "ffn.lin1",
+            "output.dense": "ffn.lin2", "output.LayerNorm": "output_layer_norm",
+        }
+        for key, value in old.items():
+            if key.startswith("encoder.layer."):
+                index, rest = key.removeprefix("encoder.layer.").split(".", 1)
+                module, param = rest.rsplit(".", 1)
+                new[f"distilbert.transformer.layer.{index}.{names[module]}.{param}"] = value
+        head = {"pre_classifier": "pooler.dense", "classifier": "classifier"}
+    else:
+        prefix = architecture
+        for key, value in old.items():
+            if key.startswith(("encoder.", "embeddings.LayerNorm.")):
+                new[f"{prefix}.{key}"] = value
+        new[f"{prefix}.embeddings.word_embeddings.weight"] = word
+        new[f"{prefix}.embeddings.token_type_embeddings.weight"] = segments[: config.type_vocab_size]
+        if architecture == "roberta":
+            moved = torch.zeros(config.max_position_embeddings, positions.shape[1], dtype=positions.dtype)
+            moved[pad + 1:] = positions
+            new[f"{prefix}.embeddings.position_embeddings.weight"] = moved
+        else:
+            new[f"{prefix}.embeddings.position_embeddings.weight"] = positions
+        head = {"classifier.dense": "pooler.dense", "classifier.out_proj": "classifier"}
+    for mine, theirs in head.items():
+        for param in ("weight", "bias"):
+            if f"{theirs}.{param}" in old:
+                new[f"{mine}.{param}"] = old[f"{theirs}.{param}"]
+    missing, unexpected = target.load_state_dict(new, strict=False)
+    left = [k for k in missing if not k.endswith("position_ids") and "token_type_ids" not in k]
+    if left or unexpected:
+        raise RuntimeError(f"re-housing as {architecture} left {left} unset and {unexpected} unused")
+    specials = {n: getattr(tokenizer, n) for n in
+                ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token") if getattr(tokenizer, n)}
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer.backend_tokenizer, model_input_names=INPUT_NAMES[architecture], **specials
+    )
+    return target, wrapped

@@ -160,6 +160,10 @@ class DistillConfig(TrainConfig):
     """For a pretrained BERT-family student: keep this many feed-forward neurons per layer (those
     with the largest weights); 0 keeps them all. Three layers at half the feed-forward width cost
     what two full layers do."""
+    as_architecture: str = ""
+    """For a pretrained BERT-family student: re-house its (trimmed) weights in this architecture
+    (electra, distilbert, roberta) before distilling: the same encoder, a new head. Empty keeps the
+    start's own architecture."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -178,6 +182,11 @@ class DistillConfig(TrainConfig):
             )
         if not isinstance(self.keep_ffn, int) or self.keep_ffn < 0:
             raise ValueError(f"keep_ffn must be 0 (keep all) or a positive integer, got {self.keep_ffn!r}")
+        if self.as_architecture not in ("", "electra", "distilbert", "roberta"):
+            raise ValueError(
+                f"as_architecture must be electra, distilbert or roberta (what a BERT model's weights "
+                f"fit), got {self.as_architecture!r}"
+            )
         if self.tokenizer not in ("own", "teacher"):
             raise ValueError(f"tokenizer must be 'own' or 'teacher', got {self.tokenizer!r}")
         if self.vocab_size < 200:

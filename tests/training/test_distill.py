@@ -288,3 +288,58 @@ def test_transfer_texts_carry_the_soft_loss_alone(emotion_dir, tmp_path):
     soft = distillation_loss(student, teacher_out, labels, temperature=2.0, alpha=1.0, multi_label=False)
     hard_two = F.cross_entropy(student[:2], labels[:2])
     assert torch.allclose(masked, 0.5 * soft + 0.5 * hard_two, atol=1e-6)
+
+
+def test_a_rehoused_bert_computes_what_the_bert_computed(teacher):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training.students import INPUT_NAMES, REHOUSABLE, rehouse
+
+    bert = AutoModelForSequenceClassification.from_pretrained(teacher, attn_implementation="eager").eval()
+    tokenizer = AutoTokenizer.from_pretrained(teacher)
+    texts = ["i feel happy", "so scared of what comes next, truly terrified", "meh"]  # padded batch
+    with torch.no_grad():
+        source = tokenizer(texts, padding=True, return_tensors="pt")
+        hidden = bert.bert(**source).last_hidden_state
+        logits = bert(**source).logits
+    real = source["attention_mask"].bool()
+    for architecture in REHOUSABLE:
+        model, wrapped = rehouse(bert, tokenizer, architecture)
+        model.eval()
+        assert model.config.model_type == architecture
+        assert wrapped.model_input_names == INPUT_NAMES[architecture]
+        inputs = wrapped(texts, padding=True, return_tensors="pt")
+        assert torch.equal(inputs["input_ids"], source["input_ids"])  # the same WordPiece tokens
+        with torch.no_grad():
+            mine = model.base_model(**inputs).last_hidden_state
+        assert torch.allclose(mine[real], hidden[real], atol=1e-5), architecture
+        if architecture == "roberta":  # its head is BERT's pooler + classifier (dense, tanh, dense)
+            with torch.no_grad():
+                assert torch.allclose(model(**inputs).logits, logits, atol=1e-5)
+    mobile = AutoModelForSequenceClassification.from_pretrained(teacher)
+    with pytest.raises(ValueError, match="MobileBERT's bottleneck layers"):
+        rehouse(mobile, tokenizer, "mobilebert")
+
+
+def test_a_rehoused_student_distils_and_exports_with_its_own_inputs(teacher, emotion_dir, tmp_path):
+    out = tmp_path / "distilbert"
+    info = distill(
+        DistillConfig(
+            model=str(teacher),
+            as_architecture="distilbert",
+            teacher=str(teacher),
+            data=str(emotion_dir),
+            output_dir=str(out),
+            epochs=2,
+            learning_rate=5e-3,
+            threads=1,
+            logging_steps=1000,
+        )
+    )
+    assert info.architecture == "distilbert"
+    assert info.evaluation["accuracy"] > 1 / 6 + 0.1
+    manifest = export(ExportOptions(checkpoint=str(out), output_dir=str(tmp_path / "artifact"), threads=1))
+    assert manifest.architecture == "distilbert" and manifest.input_names == ["input_ids", "attention_mask"]
+    with pytest.raises(ValueError, match="electra, distilbert or roberta"):
+        DistillConfig(model=str(teacher), as_architecture="mobilebert", teacher=str(teacher),
+                      data=str(emotion_dir), output_dir=str(tmp_path / "s"))
