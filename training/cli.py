@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from training.catalogue import catalogue, seed
+from training.students import REHOUSABLE
 
 EPILOG_DATA = (
     "DATA is a file (.txt 'text;label' lines, GoEmotions .tsv, .csv, .jsonl), a folder with "
@@ -383,7 +384,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--as",
         dest="as_architecture",
-        choices=("electra", "distilbert", "roberta"),
+        choices=REHOUSABLE,
         help="pretrained BERT-family student only: re-house its weights (after --keep-layers) in this "
         "architecture, the same encoder with a new head and the start's WordPiece tokenizer; e.g. "
         "minilm --as distilbert --keep-layers 0,3 is a two-layer DistilBERT from MiniLM's layers",

@@ -11,6 +11,7 @@ from typing import Any
 
 from training.catalogue import seed
 from training.data import GOEMOTIONS_THRESHOLD
+from training.students import REHOUSABLE
 
 _SEED = seed()
 
@@ -182,7 +183,7 @@ class DistillConfig(TrainConfig):
             )
         if not isinstance(self.keep_ffn, int) or self.keep_ffn < 0:
             raise ValueError(f"keep_ffn must be 0 (keep all) or a positive integer, got {self.keep_ffn!r}")
-        if self.as_architecture not in ("", "electra", "distilbert", "roberta"):
+        if self.as_architecture and self.as_architecture not in REHOUSABLE:
             raise ValueError(
                 f"as_architecture must be electra, distilbert or roberta (what a BERT model's weights "
                 f"fit), got {self.as_architecture!r}"
