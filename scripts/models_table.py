@@ -14,14 +14,13 @@ side by side), and the training command. Reads only the store, so it needs no to
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "functions"))
 
-from chat_emotion.artifact import MODEL_FILE  # noqa: E402
+from chat_emotion.artifact import MODEL_FILE, Manifest  # noqa: E402
 from chat_emotion.store import LocalStore  # noqa: E402
 
 
@@ -41,8 +40,8 @@ def rows(store: Path, all_versions: bool = False) -> list[dict[str, str]]:
         if default and default[0] == name_dir.name and default[1] not in versions:
             versions.append(default[1])
         for version in versions:
-            manifest = json.loads((name_dir / version / "manifest.json").read_text(encoding="utf-8"))
-            evaluation, provenance = manifest.get("evaluation", {}), manifest.get("provenance", {})
+            manifest = Manifest.load(name_dir / version)
+            evaluation, provenance = manifest.evaluation, manifest.provenance
             is_default = (name_dir.name, version) == default
             marks = [m for m, on in (("LATEST", version == head), ("DEFAULT", is_default)) if on]
             out.append({

@@ -235,9 +235,8 @@ def rehouse(model, tokenizer, architecture: str):
             if f"{theirs}.{param}" in old:
                 new[f"{mine}.{param}"] = old[f"{theirs}.{param}"]
     missing, unexpected = target.load_state_dict(new, strict=False)
-    left = [k for k in missing if not k.endswith("position_ids") and "token_type_ids" not in k]
-    if left or unexpected:
-        raise RuntimeError(f"re-housing as {architecture} left {left} unset and {unexpected} unused")
+    if missing or unexpected:
+        raise RuntimeError(f"re-housing as {architecture} left {missing} unset and {unexpected} unused")
     specials = {n: getattr(tokenizer, n) for n in
                 ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token") if getattr(tokenizer, n)}
     wrapped = PreTrainedTokenizerFast(

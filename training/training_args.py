@@ -185,8 +185,8 @@ class DistillConfig(TrainConfig):
             raise ValueError(f"keep_ffn must be 0 (keep all) or a positive integer, got {self.keep_ffn!r}")
         if self.as_architecture and self.as_architecture not in REHOUSABLE:
             raise ValueError(
-                f"as_architecture must be electra, distilbert or roberta (what a BERT model's weights "
-                f"fit), got {self.as_architecture!r}"
+                f"as_architecture must be {', '.join(REHOUSABLE[:-1])} or {REHOUSABLE[-1]} (what a BERT "
+                f"model's weights fit), got {self.as_architecture!r}"
             )
         if self.tokenizer not in ("own", "teacher"):
             raise ValueError(f"tokenizer must be 'own' or 'teacher', got {self.tokenizer!r}")

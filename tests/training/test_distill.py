@@ -193,24 +193,19 @@ def test_keep_ffn_is_refused_where_there_is_no_bert_feed_forward(tiny_models, ar
         keep_ffn(model, 16)
 
 
+def distill_quickly(teacher, data_dir, out_dir, **changes):
+    """The tiny teacher's own weights, adapted as `changes` say, distilled from it for two epochs."""
+    return distill(
+        DistillConfig(model=str(teacher), teacher=str(teacher), data=str(data_dir), output_dir=str(out_dir),
+                      epochs=2, learning_rate=5e-3, threads=1, logging_steps=1000, **changes)
+    )
+
+
 def test_a_trimmed_pretrained_student_distils_and_exports(teacher, emotion_dir, tmp_path):
     from transformers import AutoConfig
 
     out = tmp_path / "trimmed"
-    info = distill(
-        DistillConfig(
-            model=str(teacher),
-            keep_layers=(1,),
-            keep_ffn=32,
-            teacher=str(teacher),
-            data=str(emotion_dir),
-            output_dir=str(out),
-            epochs=2,
-            learning_rate=5e-3,
-            threads=1,
-            logging_steps=1000,
-        )
-    )
+    info = distill_quickly(teacher, emotion_dir, out, keep_layers=(1,), keep_ffn=32)
     saved = AutoConfig.from_pretrained(out)
     assert (saved.num_hidden_layers, saved.intermediate_size) == (1, 32)
     # It records the model the teacher grew from, not a path to the teacher on this machine.
@@ -323,19 +318,7 @@ def test_a_rehoused_bert_computes_what_the_bert_computed(teacher):
 
 def test_a_rehoused_student_distils_and_exports_with_its_own_inputs(teacher, emotion_dir, tmp_path):
     out = tmp_path / "distilbert"
-    info = distill(
-        DistillConfig(
-            model=str(teacher),
-            as_architecture="distilbert",
-            teacher=str(teacher),
-            data=str(emotion_dir),
-            output_dir=str(out),
-            epochs=2,
-            learning_rate=5e-3,
-            threads=1,
-            logging_steps=1000,
-        )
-    )
+    info = distill_quickly(teacher, emotion_dir, out, as_architecture="distilbert")
     assert info.architecture == "distilbert"
     assert info.evaluation["accuracy"] > 1 / 6 + 0.1
     manifest = export(ExportOptions(checkpoint=str(out), output_dir=str(tmp_path / "artifact"), threads=1))
