@@ -1,4 +1,4 @@
-"""`emotion-train` / `python -m training`: train, distill, export, evaluate, benchmark, unfuse, publish.
+"""`emotion-train` / `python -m training`: train, distill, export, evaluate, benchmark, rewrite, publish.
 
 Heavy libraries are imported inside each command so `--help` answers at once. Settings that a CI
 job or a shell profile would rather set once have an environment twin, named in each `--help`.
@@ -283,11 +283,12 @@ def cmd_thresholds(args: argparse.Namespace) -> None:
           "into the manifest")
 
 
-def cmd_unfuse(args: argparse.Namespace) -> None:
-    from training.unfuse import unfuse
+def cmd_rewrite(args: argparse.Namespace) -> None:
+    from training.rewrite import PASSES, rewrite
 
-    _wrote(args.output, unfuse(args.artifact, args.output, version=args.version, eval_data=args.eval_data,
-                               threads=args.threads or 1, command=_command_line()))
+    passes = args.passes or (["unfuse-skip-layer-norms"] if args.command == "unfuse" else list(PASSES))
+    _wrote(args.output, rewrite(args.artifact, args.output, passes=passes, version=args.version,
+                                eval_data=args.eval_data, threads=args.threads or 1, command=_command_line()))
 
 
 def cmd_publish(args: argparse.Namespace) -> None:
@@ -510,24 +511,40 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, default=2000, help="texts scored for accuracy")
     p.add_argument("--latency-samples", type=int, default=200, help="batch-1 calls timed for p50/p95")
 
-    p = command(
-        "unfuse",
-        cmd_unfuse,
-        "rewrite an older artifact's SkipLayerNormalization (a faster graph, same weights)",
-        "Write a new version of an exported artifact with each fused SkipLayerNormalization node "
-        "rewritten as Add + LayerNormalization, as export writes them since 2026-12-04 (ONNX Runtime "
-        "1.32's CPU kernel for the fused node is ~3x slower; docs/PERFORMANCE.md). No torch checkpoint "
-        "needed. The rewritten model is checked through the function's runtime against the source "
-        "artifact, one text per call (export's drift defaults), and with --eval-data its accuracy and "
-        "macro-F1 must be at least the source's on that data's validation split; otherwise nothing "
-        "is written. Example: emotion-train unfuse models/store/minilm-l2/2026-11-25 -o "
-        "runs/export/minilm-l2-unfused --version 2026-12-04 --eval-data ../shared/data/emotion",
-    )
-    p.add_argument("artifact", help="artifact folder (e.g. models/store/NAME/VERSION)")
-    p.add_argument("--output", "-o", required=True, help="artifact folder to write (new or empty)")
-    p.add_argument("--version", help="the new version (default: UTC date and time), not the source's")
-    p.add_argument("--eval-data", help="data whose validation split gates and is recorded in the manifest")
-    p.add_argument("--threads", type=int, default=_threads_default(), help="env EMOTION_THREADS")
+    rewrite_gate = (
+        "No torch checkpoint needed. The rewritten model is checked through the function's runtime "
+        "against the source artifact, one text per call (export's drift defaults); otherwise nothing "
+        "is written. --eval-data scores both versions on that data's validation split and records it "
+        "(the scores gate nothing: the split chooses nothing).")
+    for name, help_, description in (
+        ("rewrite", "a faster graph for an exported artifact (same weights, same decisions)",
+         "Write a new version of an exported artifact with its graph rewritten by every pass that "
+         "applies (--pass to pick): unfuse-skip-layer-norms turns each fused SkipLayerNormalization "
+         "into Add + LayerNormalization (ONNX Runtime 1.32's CPU kernel for the fused node is ~3x "
+         "slower); first-row-only runs everything after the last attention that works row by row "
+         "(output projection, feed-forward, LayerNorms) on the first token's row alone, the only row "
+         "the classifier reads (docs/PERFORMANCE.md). Both are what export writes today. "
+         f"{rewrite_gate} Example: emotion-train rewrite models/store/minilm-l2/2026-12-04 -o "
+         "runs/export/minilm-l2-rows --version 2026-12-07 --eval-data ../shared/data/emotion"),
+        ("unfuse", "rewrite an older artifact's SkipLayerNormalization (`rewrite`'s first pass alone)",
+         "`emotion-train rewrite --pass unfuse-skip-layer-norms`: each fused SkipLayerNormalization "
+         "rewritten as Add + LayerNormalization, as export writes them since 2026-12-04. "
+         f"{rewrite_gate} Example: emotion-train unfuse models/store/minilm-l2/2026-11-25 -o "
+         "runs/export/minilm-l2-unfused --version 2026-12-04 --eval-data ../shared/data/emotion"),
+    ):
+        p = command(name, cmd_rewrite, help_, description)
+        p.add_argument("artifact", help="artifact folder (e.g. models/store/NAME/VERSION)")
+        p.add_argument("--output", "-o", required=True, help="artifact folder to write (new or empty)")
+        p.add_argument("--version", help="the new version (default: UTC date and time), not the source's")
+        p.add_argument("--eval-data", help="data whose validation split is scored, recorded in the manifest")
+        p.add_argument("--threads", type=int, default=_threads_default(), help="env EMOTION_THREADS")
+        if name == "rewrite":
+            from training.rewrite import PASSES
+
+            p.add_argument("--pass", dest="passes", action="append", choices=list(PASSES),
+                           help="a pass to apply (repeatable; default: all, in the order listed)")
+        else:
+            p.set_defaults(passes=None)
 
     p = command(
         "publish",

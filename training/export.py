@@ -2,6 +2,7 @@
 
     torch ──torch.onnx.export (TorchScript exporter, eager attention)──▶ model.onnx (fp32)
           ──onnxruntime.transformers.optimizer (attention / LayerNorm / GELU fusion)──▶ fused fp32
+          ──training.rewrite.first_row_only (after the last attention, only the row the head reads)──▶
           ──onnxruntime.quantization.quantize_dynamic (int8 weights)──▶ model.onnx (int8, the default)
 
 The artifact is then loaded through the Cloud Function's own runtime (`chat_emotion.runtime`) and its
@@ -299,6 +300,12 @@ def export(options: ExportOptions):
             fusions = fuse(work / "raw.onnx", work / "fused.onnx", model.config)
             fp32 = work / "fused.onnx"
             print(f"fused operators: {fusions or 'none'}")
+        from training.rewrite import rewrite_graph
+
+        rows = rewrite_graph(fp32, work / "rows.onnx", ["first-row-only"])["first-row-only"]
+        if rows:
+            fp32 = work / "rows.onnx"
+            print(f"{rows} operators after the last attention run on the first token's row alone")
         if options.quantization == "int8":
             quantize(fp32, staged / MODEL_FILE)
         else:
@@ -399,6 +406,7 @@ def export(options: ExportOptions):
                 "exporter": "torch.onnx.export(dynamo=False)",
                 "optimizer": "onnxruntime.transformers.optimizer" if options.optimize else None,
                 "fused_operators": fusions,
+                "first_row_only": rows,
                 "tolerance": options.tolerance,
                 "min_agreement": options.min_agreement,
                 "model_bytes": (staged / MODEL_FILE).stat().st_size,

@@ -49,10 +49,15 @@ def model_card(manifest) -> str:
     for key, title in (("training_command", "train / distill"), ("command", "export")):
         if prov.get(key):
             lines.append(f"- {title}: `{prov[key]}`")
-    if prov.get("unfused_from"):
+    if prov.get("unfused_from"):  # written by `emotion-train unfuse` before it became a rewrite pass
         was = prov["unfused_from"]
         lines.append(f"- this file: `{was['ref']}`'s graph with its {was['skip_layer_norms_rewritten']} "
                      f"SkipLayerNormalization nodes as Add + LayerNormalization (same weights; what the "
+                     f"export above writes today): `{was['command']}`")
+    if prov.get("rewritten_from"):
+        was = prov["rewritten_from"]
+        done = ", ".join(f"{name} ({count} nodes)" for name, count in was["passes"].items() if count)
+        lines.append(f"- this file: `{was['ref']}`'s graph rewritten by {done} (same weights; what the "
                      f"export above writes today): `{was['command']}`")
     if prov.get("epoch_seconds"):
         lines.append(f"- seconds per epoch: {', '.join(f'{s:.0f}' for s in prov['epoch_seconds'])}")

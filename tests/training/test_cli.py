@@ -16,6 +16,7 @@ COMMANDS = {
     "export": ["--fp32", "--tolerance", "--min-agreement", "int8", "Example"],
     "evaluate": ["--data", "confusion matrix", "runtime", "Example"],
     "benchmark": ["--variants", "--threads", "cold start", "Example"],
+    "rewrite": ["--pass", "first-row-only", "--eval-data", "Example"],
     "unfuse": ["--version", "--eval-data", "SkipLayerNormalization", "Example"],
     "publish": ["--store", "--default", "gs://", "Example"],
 }

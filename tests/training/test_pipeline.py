@@ -79,6 +79,8 @@ def test_artifact_follows_the_contract(exported):
     ops = {node.op_type for node in graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention"}, f"not quantized: {sorted(ops)}"
     assert "SkipLayerNormalization" not in ops  # slower than Add + LayerNormalization on ORT's CPU kernels
+    # After the last attention, only the first token's row (the one the head reads) is computed on.
+    assert manifest.provenance["export"]["first_row_only"] >= 4 and "Slice" in ops
     if arch != "mobilebert":
         assert manifest.provenance["export"]["fused_operators"].get("Attention", 0) >= 2
     assert manifest.evaluation["examples"] == 120
