@@ -77,6 +77,18 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         "0.5 lifts rare labels (default %(default)s: unweighted)",
     )
     p.add_argument(
+        "--asl-gamma-neg",
+        type=float,
+        default=0.0,
+        metavar="GAMMA",
+        help="multi-label: the asymmetric loss instead of BCE, each negative's term scaled by "
+        "max(p - CLIP, 0)**GAMMA, so the many easy negatives stop drowning the few positives; 4 is "
+        "the paper's (default %(default)s: BCE)",
+    )
+    p.add_argument("--asl-clip", type=float, default=0.05, metavar="CLIP",
+                   help="multi-label asymmetric loss: negatives below this probability cost nothing "
+                        "(default %(default)s)")
+    p.add_argument(
         "--no-group-by-length",
         dest="group_by_length",
         action="store_false",
@@ -135,6 +147,8 @@ def _train_fields(args: argparse.Namespace) -> dict:
         weight_decay=args.weight_decay,
         threshold=args.threshold,
         pos_weight=args.pos_weight,
+        asl_gamma_neg=args.asl_gamma_neg,
+        asl_clip=args.asl_clip,
         group_by_length=args.group_by_length,
         max_train_samples=args.max_train_samples,
         max_eval_samples=args.max_eval_samples,

@@ -32,6 +32,7 @@ from training.train import (
     finish_checkpoint,
     load_data,
     metrics_fn,
+    multi_label_loss,
     positive_weights,
     trainer_arguments,
 )
@@ -50,21 +51,20 @@ def distillation_loss(
     alpha: float,
     multi_label: bool,
     pos_weight: torch.Tensor | None = None,
+    gamma_neg: float = 0.0,
+    clip: float = 0.05,
     labelled: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """alpha · T² · soft loss + (1 − alpha) · hard loss (T² keeps the soft gradients' scale);
-    multi-label: `pos_weight` weighs the hard labels' positives (TrainConfig.pos_weight).
+    multi-label: the hard loss is `multi_label_loss` (`pos_weight` on the positives, the asymmetric
+    loss when gamma_neg > 0; TrainConfig.pos_weight, asl_gamma_neg, asl_clip).
     `labelled` (0/1 per row) marks rows with a true label; the others (transfer texts) carry the
     soft loss alone. None: every row is labelled."""
     t = temperature
     if multi_label:
         soft = F.binary_cross_entropy_with_logits(student / t, torch.sigmoid(teacher / t))
-        hard_rows = F.binary_cross_entropy_with_logits(
-            student,
-            labels.float(),
-            pos_weight=None if pos_weight is None else pos_weight.to(student.device),
-            reduction="none",
-        ).mean(dim=-1)
+        hard_rows = multi_label_loss(student, labels, pos_weight=pos_weight, gamma_neg=gamma_neg,
+                                     clip=clip).mean(dim=-1)
     else:
         soft = F.kl_div(
             F.log_softmax(student / t, dim=-1), F.softmax(teacher / t, dim=-1), reduction="batchmean"
@@ -342,6 +342,8 @@ def distill(config: DistillConfig) -> CheckpointInfo:
                 alpha=config.alpha,
                 multi_label=multi,
                 pos_weight=pos_weight,
+                gamma_neg=config.asl_gamma_neg,
+                clip=config.asl_clip,
                 labelled=rows,
             )
             return (loss, outputs) if return_outputs else loss

@@ -100,21 +100,42 @@ def positive_weights(data: TextDataset, power: float) -> torch.Tensor | None:
     return torch.tensor(((len(targets) - positives) / positives) ** power, dtype=torch.float32)
 
 
-def weighted_bce_trainer(pos_weight: torch.Tensor):
-    """A Trainer whose loss is BCE with `pos_weight` (the model's own loss has no weights)."""
+def multi_label_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    pos_weight: torch.Tensor | None = None,
+    gamma_neg: float = 0.0,
+    clip: float = 0.05,
+) -> torch.Tensor:
+    """Per-element loss [rows, labels] for multi-label targets: binary cross-entropy with
+    `pos_weight` on the positives, or with gamma_neg > 0 the asymmetric loss (TrainConfig.asl_gamma_neg)."""
+    targets = labels.to(logits.dtype)
+    weight = None if pos_weight is None else pos_weight.to(logits.device)
+    if gamma_neg <= 0:
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, targets, pos_weight=weight, reduction="none")
+    positive = torch.nn.functional.logsigmoid(logits)
+    if weight is not None:
+        positive = positive * weight
+    shifted = (torch.sigmoid(logits) - clip).clamp(min=0.0)
+    negative = shifted.pow(gamma_neg) * torch.log((1.0 - shifted).clamp(min=1e-8))
+    return -(targets * positive + (1.0 - targets) * negative)
+
+
+def multi_label_trainer(config: TrainConfig, pos_weight: torch.Tensor | None):
+    """A Trainer whose loss is `multi_label_loss` (the model's own loss has neither weights nor ASL)."""
     from transformers import Trainer
 
-    class WeightedBCETrainer(Trainer):
+    class MultiLabelTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
             outputs = model(**inputs)
-            logits = outputs.logits
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                logits, labels.to(logits.dtype), pos_weight=pos_weight.to(logits.device)
-            )
+            loss = multi_label_loss(outputs.logits, labels, pos_weight=pos_weight,
+                                    gamma_neg=config.asl_gamma_neg, clip=config.asl_clip).mean()
             return (loss, outputs) if return_outputs else loss
 
-    return WeightedBCETrainer
+    return MultiLabelTrainer
 
 
 def metrics_fn(data: TextDataset, threshold: float):
@@ -305,7 +326,8 @@ def train(config: TrainConfig) -> CheckpointInfo:
         hyperparameters={k: v for k, v in config.to_dict().items() if k not in ("command", "extra")},
     )
     pos_weight = positive_weights(train_set, config.pos_weight)
-    trainer_class = Trainer if pos_weight is None else weighted_bce_trainer(pos_weight)
+    custom_loss = pos_weight is not None or (train_set.is_multi_label and config.asl_gamma_neg > 0)
+    trainer_class = multi_label_trainer(config, pos_weight) if custom_loss else Trainer
     trainer = trainer_class(
         model=model,
         args=trainer_arguments(config, epoch_set is not None),

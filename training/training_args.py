@@ -44,6 +44,13 @@ class TrainConfig:
     pos_weight: float = 0.0
     """Multi-label only: weigh each label's positives by (negatives / positives) ** pos_weight in the
     binary cross-entropy (0: unweighted; 0.5: the square root, which lifts rare emotions)."""
+    asl_gamma_neg: float = 0.0
+    """Multi-label only: the asymmetric loss (Ridnik et al., 2021) in place of binary cross-entropy.
+    Each negative's term is scaled by p_m ** asl_gamma_neg, where p_m = max(p - asl_clip, 0): the
+    many easy negatives of a 28-label set stop drowning the few positives, and negatives the model
+    already scores below asl_clip cost nothing. 0: plain BCE; the paper's 4 is a good start."""
+    asl_clip: float = 0.05
+    """Multi-label asymmetric loss only: the probability shift applied to negatives."""
     group_by_length: bool = True
     """Batch texts of similar length together (halves CPU time on short texts)."""
     max_train_samples: int | None = None
@@ -102,6 +109,10 @@ class TrainConfig:
         if not 0.0 <= self.pos_weight <= 1.0:
             raise ValueError(
                 f"pos_weight must be in [0, 1] (a power of negatives/positives), got {self.pos_weight}")
+        if not 0.0 <= self.asl_gamma_neg <= 10.0:
+            raise ValueError(f"asl_gamma_neg must be in [0, 10] (the paper uses 4), got {self.asl_gamma_neg}")
+        if not 0.0 <= self.asl_clip < 0.5:
+            raise ValueError(f"asl_clip must be in [0, 0.5) (the paper uses 0.05), got {self.asl_clip}")
         for name in ("max_train_samples", "max_eval_samples", "threads"):
             value = getattr(self, name)
             if value is not None:

@@ -326,3 +326,27 @@ def test_a_rehoused_student_distils_and_exports_with_its_own_inputs(teacher, emo
     with pytest.raises(ValueError, match="electra, distilbert or roberta"):
         DistillConfig(model=str(teacher), as_architecture="mobilebert", teacher=str(teacher),
                       data=str(emotion_dir), output_dir=str(tmp_path / "s"))
+
+
+def test_the_asymmetric_loss_spares_easy_negatives_and_keeps_the_positives():
+    from training.train import multi_label_loss
+
+    logits = torch.tensor([[3.0, -4.0, 1.0, -1.0], [0.5, 2.0, -6.0, 0.0]], requires_grad=True)
+    labels = torch.tensor([[1, 0, 0, 1], [0, 1, 0, 0]])
+    weight = torch.tensor([1.0, 2.0, 1.5, 3.0])
+    bce = F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=weight, reduction="none")
+    assert torch.allclose(multi_label_loss(logits, labels, pos_weight=weight), bce)  # gamma 0: BCE itself
+    asl = multi_label_loss(logits, labels, pos_weight=weight, gamma_neg=4.0, clip=0.05)
+    positive, negative = labels.bool(), ~labels.bool()
+    assert torch.allclose(asl[positive], bce[positive])  # positives: untouched
+    assert (asl[negative] <= bce[negative]).all()  # every negative costs less...
+    easy = negative & (torch.sigmoid(logits) < 0.05)
+    assert easy.any() and (asl[easy] == 0).all()  # ...and one scored below the clip costs nothing
+    hard = negative & (torch.sigmoid(logits) > 0.5)
+    assert hard.any() and (asl[hard] > 0).all()  # a confident mistake still costs
+    asl.sum().backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad[0, 2] > 0  # pushed down: a negative at p 0.73
+    # distillation's hard term is the same loss, averaged over the labels of each row
+    hard_only = distillation_loss(logits, logits.detach(), labels, temperature=2.0, alpha=0.0,
+                                  multi_label=True, pos_weight=weight, gamma_neg=4.0, clip=0.05)
+    assert hard_only.item() == pytest.approx(asl.mean().item(), rel=1e-6)

@@ -188,7 +188,8 @@ def test_a_run_that_chose_on_validation_is_not_called_unseen(exported):
     assert "Not unseen text: this split also chose" in model_card(manifest)
 
 
-def test_multi_label_pipeline(tmp_path, tiny_models):
+@pytest.mark.parametrize("loss", ["bce", "asl"])
+def test_multi_label_pipeline(tmp_path, tiny_models, loss):
     from tests.training.conftest import CUES, LABELS
 
     rows = []
@@ -206,10 +207,12 @@ def test_multi_label_pipeline(tmp_path, tiny_models):
             eval_data=str(data),
             output_dir=str(checkpoint),
             labels=list(LABELS),
+            asl_gamma_neg=4.0 if loss == "asl" else 0.0,
             **(FAST | {"epochs": 6}),
         )
     )
     assert info.problem_type == "multi_label_classification" and info.threshold == 0.30
+    assert info.hyperparameters["asl_gamma_neg"] == (4.0 if loss == "asl" else 0.0)
     # Per-label thresholds tuned on the evaluation set, for every label, and reported three ways.
     assert set(info.thresholds) == set(LABELS) and all(0 < t < 1 for t in info.thresholds.values())
     tuning = info.evaluation["thresholds_tuning"]

@@ -32,6 +32,8 @@ def test_defaults_are_the_seed_study():
         ({"model": ""}, "model is required"),
         ({"max_train_samples": -1}, "max_train_samples"),
         ({"final": True, "selection_fraction": 0.1}, "final trains on all of train"),
+        ({"asl_gamma_neg": -1.0}, r"asl_gamma_neg must be in \[0, 10\]"),
+        ({"asl_clip": 0.5}, r"asl_clip must be in \[0, 0.5\)"),
     ],
 )
 def test_bad_settings_raise_value_error(change, message):
