@@ -22,7 +22,8 @@ MAX_TEXT_UNITS = 2000
 _INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Mn", "Me"})
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 MODELS: tuple[str, ...] = (
-    "default", "minilm-l2", "minilm", "goemotions", "bert", "distilbert", "roberta", "electra", "mobilebert",
+    "default", "minilm-l2", "minilm-l3", "minilm", "goemotions", "bert", "distilbert", "roberta", "electra",
+    "mobilebert",
 )
 
 # Firestore's own auto-ids are 20 characters from this alphabet; ours look the same.
