@@ -36,22 +36,22 @@ def session(path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-@pytest.fixture(scope="module")
-def unfused(tmp_path_factory, emotion_dir):
-    out = tmp_path_factory.mktemp("unfused") / "artifact"
-    code = main(["unfuse", str(FUSED), "-o", str(out), "--version", "test-1",
+def run_cli(command: str, source, version: str, folder, emotion_dir):
+    out = folder / "artifact"
+    code = main([command, str(source), "-o", str(out), "--version", version,
                  "--eval-data", str(emotion_dir), "--threads", "1"])
     assert code == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def unfused(tmp_path_factory, emotion_dir):
+    return run_cli("unfuse", FUSED, "test-1", tmp_path_factory.mktemp("unfused"), emotion_dir)
 
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory, emotion_dir):
-    out = tmp_path_factory.mktemp("rows") / "artifact"
-    code = main(["rewrite", str(DEFAULT), "-o", str(out), "--version", "test-rows",
-                 "--eval-data", str(emotion_dir), "--threads", "1"])
-    assert code == 0
-    return out
+    return run_cli("rewrite", DEFAULT, "test-rows", tmp_path_factory.mktemp("rows"), emotion_dir)
 
 
 def test_unfuse_keeps_every_node_but_the_fused_layer_norms(unfused):
