@@ -300,7 +300,7 @@ def cmd_thresholds(args: argparse.Namespace) -> None:
 def cmd_rewrite(args: argparse.Namespace) -> None:
     from training.rewrite import PASSES, rewrite
 
-    passes = args.passes or (["unfuse-skip-layer-norms"] if args.command == "unfuse" else list(PASSES))
+    passes = args.passes or list(PASSES)  # `unfuse` sets its one pass as its default
     _wrote(args.output, rewrite(args.artifact, args.output, passes=passes, version=args.version,
                                 eval_data=args.eval_data, threads=args.threads or 1, command=_command_line()))
 
@@ -558,7 +558,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--pass", dest="passes", action="append", choices=list(PASSES),
                            help="a pass to apply (repeatable; default: all, in the order listed)")
         else:
-            p.set_defaults(passes=None)
+            p.set_defaults(passes=["unfuse-skip-layer-norms"])
 
     p = command(
         "publish",
