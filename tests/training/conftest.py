@@ -81,7 +81,9 @@ def make_tiny_model(
 
     from training.students import build_student, train_tokenizer
 
-    torch.manual_seed(0)  # the same random start every run: the accuracy asserts must not be luck
+    # The same weights for the same vocabulary. A WordPiece vocabulary itself can differ run to run
+    # (huggingface/tokenizers#1794), so the accuracy bars in test_pipeline train long enough not to care.
+    torch.manual_seed(0)
     tokenizer = train_tokenizer(architecture, texts, vocab_size=300)
     model = build_student(
         architecture, tokenizer, list(labels), problem_type, layers=2, hidden=32, heads=2, intermediate=64

@@ -26,6 +26,9 @@ from training.training_args import TrainConfig
 # Tiny models learn the synthetic cues in a few seconds at a high learning rate; MobileBERT's deep
 # bottleneck stack learns slower and less steadily (0.54-0.77 after 228 steps, depending on the
 # random start), so its bar is twice chance (1/6): it must have learned something.
+# The bars hold at FAST's 12 epochs whatever the tokenizer: WordPiece training is not deterministic
+# (huggingface/tokenizers#1794: hash-map order breaks merge ties), so the tiny BERT's vocabulary, and
+# with it the start, differs run to run; at 6 epochs a final run scored 0.35-1.0 over six draws.
 MIN_ACCURACY = {"bert": 0.8, "distilbert": 0.8, "roberta": 0.8, "electra": 0.8, "mobilebert": 0.35}
 FAST = dict(epochs=12, learning_rate=3e-3, warmup_ratio=0.1, threads=1, logging_steps=1000)
 
@@ -167,8 +170,8 @@ def test_publish_into_a_folder_store(bert_checkpoint, tmp_path, emotion_dir):
 
 def test_a_final_run_chooses_nothing_and_scores_validation_once_as_unseen(tiny_models, emotion_dir, tmp_path):
     checkpoint = tmp_path / "ck"
-    info = train_tiny(tiny_models["bert"], emotion_dir, checkpoint, epochs=6, final=True)
-    assert len(info.epoch_seconds) == 6 and info.history == []  # no evaluation between epochs
+    info = train_tiny(tiny_models["bert"], emotion_dir, checkpoint, final=True)
+    assert len(info.epoch_seconds) == FAST["epochs"] and info.history == []  # no evaluation between epochs
     assert info.evaluation["unseen"] is True and info.evaluation["accuracy"] >= MIN_ACCURACY["bert"]
     assert info.selection["rule"].startswith("none: the final run")
     manifest = export(
