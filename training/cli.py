@@ -456,7 +456,9 @@ def _parser() -> argparse.ArgumentParser:
         "--retune-thresholds",
         action="store_true",
         help="multi-label: tune the per-label thresholds again on the exported model's own "
-        "probabilities over --eval-data (its validation split), instead of keeping the checkpoint's",
+        "probabilities, instead of keeping the checkpoint's: over the selection slice the checkpoint "
+        "held out of train (drawn again from its training data by the same rule), or over --eval-data "
+        "when it had none (then the validation figure is not unseen)",
     )
     p.add_argument("--threads", type=int, default=_threads_default(), help="env EMOTION_THREADS")
 

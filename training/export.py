@@ -89,8 +89,9 @@ class ExportOptions:
     description: str = ""
     """What the model is, in a sentence or two, for the manifest and the model card."""
     retune_thresholds: bool = False
-    """Multi-label: tune the per-label thresholds again on the artifact's own probabilities over
-    `eval_data` (int8 moves sigmoids a little; the served model should be cut where it is best)."""
+    """Multi-label: tune the per-label thresholds again on the artifact's own probabilities (int8
+    moves sigmoids a little; the served model should be cut where it is best), over the checkpoint's
+    selection slice (`selection_slice`), or over `eval_data` when it was trained without one."""
 
     def __post_init__(self) -> None:
         if self.retune_thresholds and not self.eval_data:
