@@ -107,6 +107,10 @@ class ModelStore(ABC):
     def __init__(self, *, pointer_ttl_s: float = 0.0) -> None:
         self.pointer_ttl_s = pointer_ttl_s
         self._pointers: dict[str, tuple[float, str | None]] = {}
+        # "name/version" -> (when it was read, whether its manifest exists). A version once seen is
+        # remembered for good (versions are immutable: publish refuses to overwrite one); one not
+        # found is asked again after pointer_ttl_s, so a version published later shows.
+        self._versions: dict[str, tuple[float, bool]] = {}
         self._pointer_lock = threading.Lock()
 
     # --- file access, relative to the store's root ------------------------------------------
@@ -144,6 +148,19 @@ class ModelStore(ABC):
             self._pointers[relpath] = (now, value)
         return value
 
+    def _version_exists(self, name: str, version: str) -> bool:
+        """Whether `name/version` has a manifest: read once per instance for a version that exists
+        (a pinned DEFAULT_MODEL on gs:// would otherwise cost a GET on every message)."""
+        key, now = f"{name}/{version}", time.monotonic()
+        with self._pointer_lock:
+            hit = self._versions.get(key)
+            if hit is not None and (hit[1] or now - hit[0] < self.pointer_ttl_s):
+                return hit[1]
+        exists = self._read_text(f"{key}/{MANIFEST_FILE}") is not None
+        with self._pointer_lock:
+            self._versions[key] = (now, exists)
+        return exists
+
     def resolve(self, model_ref: object, *, default: str | None = None) -> tuple[str, str]:
         """(name, version) for a message's `model` value.
 
@@ -166,7 +183,7 @@ class ModelStore(ABC):
                 raise ModelNotFoundError(f"no model named {name!r} in {self.uri}")
             if not _VERSION_RE.match(version):
                 raise StoreUnavailableError(f"{self.uri}/{name}/{LATEST_POINTER} holds an invalid version")
-        elif self._read_text(f"{name}/{version}/{MANIFEST_FILE}") is None:
+        elif not self._version_exists(name, version):
             raise ModelNotFoundError(f"model {name!r} has no version {version!r} in {self.uri}")
         return name, version
 
@@ -228,6 +245,7 @@ class ModelStore(ABC):
             self._write_text(DEFAULT_POINTER, manifest.name + "\n")
         with self._pointer_lock:
             self._pointers.clear()
+            self._versions.clear()
         return manifest
 
 

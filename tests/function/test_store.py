@@ -101,6 +101,30 @@ def test_a_folder_store_caches_its_pointers_for_a_second(tmp_path: Path,
     assert store.resolve("default") == ("tiny", "v1"), "a publish through this store shows at once"
 
 
+def test_a_pinned_version_is_read_once_and_a_missing_one_again_after_the_ttl(
+        tmp_path: Path, tiny_artifacts: dict[str, TinyArtifact], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`name@version` (a pinned DEFAULT_MODEL, or a message's own pin) must not cost a store read per
+    message: on gs:// each read is a GET. Versions are immutable, so one seen is known for good."""
+    store = open_store(tmp_path / "store")
+    store.publish(tiny_artifacts["single"].directory)
+    reads: list[str] = []
+    read = store._read_text
+    monkeypatch.setattr(store, "_read_text", lambda relpath: reads.append(relpath) or read(relpath))
+    for _ in range(5):
+        assert store.resolve("tiny@v1") == ("tiny", "v1")
+    assert reads == ["tiny/v1/manifest.json"]
+    # Not there yet: refused, and asked again once the pointer TTL has passed, not before.
+    store.pointer_ttl_s = 60.0
+    with pytest.raises(ModelNotFoundError):
+        store.resolve("tiny@v2")
+    LocalStore(store.root).publish(tiny_artifacts["single"].directory, version="v2")  # another process
+    with pytest.raises(ModelNotFoundError):
+        store.resolve("tiny@v2")
+    store.pointer_ttl_s = 0.0  # what a minute later looks like
+    assert store.resolve("tiny@v2") == ("tiny", "v2")
+    assert reads.count("tiny/v2/manifest.json") == 2
+
+
 def test_local_store_detects_damage(tmp_path: Path, tiny_artifacts: dict[str, TinyArtifact]) -> None:
     store = LocalStore(tmp_path / "store")
     store.publish(tiny_artifacts["single"].directory)
