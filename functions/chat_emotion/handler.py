@@ -163,8 +163,10 @@ def _classifier(service: Service, model_value: object) -> tuple[str, str, Any]:
                 f"model {name}@{version} needs ~{needed / 2**20:.0f} MB loaded, more than the instance's "
                 f"model budget of {budget_mb} MB: raise MODEL_CACHE_MB (and MEMORY_MB) or pick a "
                 "smaller model", code=errors.MODEL_TOO_LARGE)
-        return Classifier.load(directory, threads=service.settings.threads,
-                               verify=False)  # fetch has just verified every sha256
+        classifier = Classifier.load(directory, threads=service.settings.threads,
+                                     verify=False)  # fetch has just verified every sha256
+        store.release(name, version)
+        return classifier
 
     return name, version, service.model_cache().get(f"{store.uri}|{name}@{version}", load)
 

@@ -62,6 +62,7 @@ class Classifier(LabelledModel):
         self.manifest = manifest
         self.directory = directory
         self.load_seconds = load_seconds
+        self._estimated_bytes = estimate_model_bytes(directory)  # now: the files may not stay (store.release)
         self._tokenizer = tokenizer
         self._session = session
         inputs = {i.name: i for i in session.get_inputs()}
@@ -103,7 +104,7 @@ class Classifier(LabelledModel):
         return cls(manifest, tokenizer, session, directory, time.perf_counter() - started)
 
     def estimated_bytes(self) -> int:
-        return estimate_model_bytes(self.directory)
+        return self._estimated_bytes
 
     def feed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The session's inputs for one batch: tokenized, padded to its longest text, typed for the graph."""

@@ -130,6 +130,10 @@ class ModelStore(ABC):
         """A local folder holding the version's files (downloading them if needed), unverified."""
 
     @abstractmethod
+    def release(self, name: str, version: str) -> None:
+        """The version is loaded in memory: a local copy made for it may go (a download in /tmp is memory)."""
+
+    @abstractmethod
     def _discard_local(self, name: str, version: str) -> None:
         """Forget a local copy that failed verification, so the next fetch downloads again."""
 
@@ -294,6 +298,9 @@ class LocalStore(ModelStore):
     def _discard_local(self, name: str, version: str) -> None:
         """The store's own copy is the source of truth: never delete it, let fetch report it."""
 
+    def release(self, name: str, version: str) -> None:
+        """Nothing was copied: the folder is the store itself."""
+
 
 class GcsStore(ModelStore):
     """A store in Cloud Storage; downloads are cached under `cache_dir`, keyed by name and version.
@@ -381,6 +388,17 @@ class GcsStore(ModelStore):
 
     def _discard_local(self, name: str, version: str) -> None:
         shutil.rmtree(self._cache_path(name, version), ignore_errors=True)
+
+    def release(self, name: str, version: str) -> None:
+        """Delete the download once it is loaded. On Cloud Functions /tmp is memory, so keeping
+        every version a message ever named would let anyone who can send messages fill the instance
+        (one download per published version) until it is killed; a version evicted from the model
+        cache and asked for again is downloaded again."""
+        target = self._cache_path(name, version)
+        with self._locks_lock:
+            lock = self._download_locks.setdefault(str(target), threading.Lock())
+        with lock:
+            shutil.rmtree(target, ignore_errors=True)
 
 
 def _gcs_retry():  # -> google.api_core.retry.Retry, imported lazily (cold start)

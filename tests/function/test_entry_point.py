@@ -315,6 +315,33 @@ def test_classifies_with_a_gs_store(backend: Backend, deliver: Callable[..., Non
     assert (emotion["model"], emotion["modelVersion"]) == ("tinymulti", "v1")
 
 
+def test_a_gs_download_leaves_tmp_once_loaded(backend: Backend, deliver: Callable[..., None],
+                                              service: Service, bucket: str, tmp_path: Path,
+                                              tiny_artifacts: dict) -> None:
+    """/tmp is memory on Cloud Functions: a download kept for every version a message names would
+    let a sender fill the instance. Once loaded it goes; after an eviction it comes back."""
+    from chat_emotion.store import open_store
+
+    cache = tmp_path / "cache"
+    service.store = open_store(f"gs://{bucket}/models", cache_dir=cache)
+    service.store.publish(tiny_artifacts["multi"].directory, make_default=True)
+
+    def downloaded() -> list[str]:
+        return sorted(p.name for p in cache.rglob("model.onnx"))
+
+    for i in range(3):
+        path = f"users/alice/messages/g{i}"
+        backend.create(path, message())
+        deliver(path, message())
+        assert backend.get(path)["emotion"]["modelVersion"] == "v1"
+        assert downloaded() == [], "the loaded version's download is deleted"
+        if i == 1:
+            service.model_cache().clear()  # evicted: the next message downloads and loads it again
+    assert service.model_cache().keys() == [f"{service.store.uri}|tinymulti@v1"]
+    # The size estimate was taken from the files before they went.
+    assert service.model_cache().used_bytes > 8 * 2**20
+
+
 @pytest.mark.parametrize(("default_model", "expected"), [
     ("store", "tiny"), ("default", "tiny"), ("", "tiny"), ("tinymulti", "tinymulti"),
     ("tinymulti@v1", "tinymulti")])
