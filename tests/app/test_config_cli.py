@@ -53,6 +53,8 @@ def test_settings_round_trip_ignores_unknown_keys(tmp_path):
 
 
 def test_flags_and_environment_twins(monkeypatch):
+    for twin in ("EMOTION_CHAT_PROJECT", "GCLOUD_PROJECT"):  # the function tier's session sets GCLOUD_PROJECT
+        monkeypatch.delenv(twin, raising=False)
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8181")
     monkeypatch.setenv("EMOTION_CHAT_MODEL", "roberta")
     monkeypatch.setenv("EMOTION_CHAT_LABELS", "hybrid")
