@@ -358,14 +358,16 @@ class GcsStore(ModelStore):
     def _cache_path(self, name: str, version: str) -> Path:
         return self.cache_dir / self.bucket_name / (self.prefix or "_") / name / version
 
+    def _download_lock(self, target: Path) -> threading.Lock:
+        """One lock per cached version: a download and the deletion of its copy never overlap."""
+        with self._locks_lock:
+            return self._download_locks.setdefault(str(target), threading.Lock())
+
     def _local_version(self, name: str, version: str) -> Path:
         from google.api_core import exceptions
 
         target = self._cache_path(name, version)
-        key = str(target)
-        with self._locks_lock:
-            lock = self._download_locks.setdefault(key, threading.Lock())
-        with lock:
+        with self._download_lock(target):
             if (target / MANIFEST_FILE).is_file():
                 return target
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -395,9 +397,7 @@ class GcsStore(ModelStore):
         (one download per published version) until it is killed; a version evicted from the model
         cache and asked for again is downloaded again."""
         target = self._cache_path(name, version)
-        with self._locks_lock:
-            lock = self._download_locks.setdefault(str(target), threading.Lock())
-        with lock:
+        with self._download_lock(target):
             shutil.rmtree(target, ignore_errors=True)
 
 
