@@ -203,6 +203,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
         keep_ffn=args.keep_ffn,
         as_architecture=args.as_architecture or "",
         transfer_data=args.transfer_data,
+        augment=args.augment,
     )
     info = distill(config)
     _summary(info)
@@ -408,6 +409,15 @@ def _parser() -> argparse.ArgumentParser:
         "--transfer-data",
         help="more texts for the teacher to label (a file or folder; its train split, labels ignored), "
         "trained on with the soft loss alone; e.g. ../shared/data/goemotions for the emotion student",
+    )
+    p.add_argument(
+        "--augment",
+        type=int,
+        default=0,
+        metavar="N",
+        help="pretrained student only: N variants of each training text, each word swapped with "
+        "probability 0.4 for one of its 15 nearest neighbours in the student's embeddings "
+        "(TinyBERT's augmentation), labelled by the teacher, soft loss alone; e.g. 4 (0: none)",
     )
     _add_train_options(p)
     p.set_defaults(lr=5e-4)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training.augment import augment
 from training.catalogue import resolve_checkpoint
 from training.checkpoint import CheckpointInfo, load_checkpoint, torch_logits
 from training.data import MULTI, TextDataset, load_dataset
@@ -269,6 +270,7 @@ def distill(config: DistillConfig) -> CheckpointInfo:
     print(f"teacher ({teacher.kind}) logits for {len(train_set)} training texts")
     soft_train = teacher_logits(cache_dir, teacher, train_set.texts)
     labelled = np.ones(len(train_set), dtype=np.int64)
+    originals = train_set.texts
     transfer_texts: list[str] = []
     if config.transfer_data:
         transfer_texts = transfer_set(config.transfer_data, train_set, selection, eval_set)
@@ -293,11 +295,27 @@ def distill(config: DistillConfig) -> CheckpointInfo:
         )
         teacher_scores[role] = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
     teacher_eval = teacher_scores.get("evaluation", {})
-    teacher_tokenizer, teacher_kind, teacher_base = teacher.tokenizer, teacher.kind, teacher.base
-    teacher_recipe = teacher.recipe
-    del teacher
+    teacher_kind, teacher_base, teacher_recipe = teacher.kind, teacher.base, teacher.recipe
 
-    student, tokenizer, base = make_student(config, train_set, teacher_tokenizer)
+    student, tokenizer, base = make_student(config, train_set, teacher.tokenizer)
+    augmented: list[str] = []
+    if config.augment:
+        if base == "scratch":
+            raise ValueError(
+                "--augment finds each word's neighbours in a pretrained student's embeddings; "
+                f"{config.model!r} is built from scratch. Give a model folder or hub id (e.g. minilm)"
+            )
+        augmented = unseen_texts(
+            augment(originals, tokenizer, student.get_input_embeddings().weight,
+                    copies=config.augment, seed=config.seed),
+            train_set, selection, eval_set,
+        )
+        print(f"teacher ({teacher_kind}) logits for {len(augmented)} augmented texts")
+        soft_augmented = teacher_logits(cache_dir, teacher, augmented)
+        train_set = with_teacher_labels(train_set, augmented, soft_augmented, teacher.threshold)
+        soft_train = np.concatenate([soft_train, soft_augmented])
+        labelled = np.concatenate([labelled, np.zeros(len(augmented), dtype=np.int64)])
+    del teacher
     params = sum(p.numel() for p in student.parameters())
     print(f"student: {student.config.model_type}, {params / 1e6:.2f} M parameters, base {base}")
     info = CheckpointInfo(
@@ -322,6 +340,8 @@ def distill(config: DistillConfig) -> CheckpointInfo:
             "teacher_selection": teacher_scores.get("selection", {}),
             "transfer_data": config.transfer_data,
             "transfer_texts": len(transfer_texts),
+            "augment": config.augment,
+            "augmented_texts": len(augmented),
             "teacher_recipe": teacher_recipe,
         },
     )
@@ -375,7 +395,16 @@ def transfer_set(
 ) -> list[str]:
     """The transfer texts of `source` (its train split; labels ignored): distinct, not already
     training rows, and never a text of the selection slice or the validation split."""
-    texts = load_dataset(source, "train").texts
+    out = unseen_texts(load_dataset(source, "train").texts, train_set, *held_out)
+    if not out:
+        raise ValueError(
+            f"--transfer-data {source}: no text left once training and held-out texts are dropped"
+        )
+    return out
+
+
+def unseen_texts(texts: list[str], train_set: TextDataset, *held_out: TextDataset | None) -> list[str]:
+    """`texts` without repeats, training rows, or any text of the held-out sets."""
     seen = set(train_set.texts)
     for data in held_out:
         if data is not None:
@@ -385,10 +414,6 @@ def transfer_set(
         if text not in seen:
             seen.add(text)
             out.append(text)
-    if not out:
-        raise ValueError(
-            f"--transfer-data {source}: no text left once training and held-out texts are dropped"
-        )
     return out
 
 

@@ -176,6 +176,10 @@ class DistillConfig(TrainConfig):
     """For a pretrained BERT-family student: re-house its (trimmed) weights in this architecture
     (electra, distilbert, roberta) before distilling: the same encoder, a new head. Empty keeps the
     start's own architecture."""
+    augment: int = 0
+    """For a pretrained student: this many variants of each training text, words swapped for their
+    nearest neighbours in the student's embeddings (`training.augment`), labelled by the teacher and
+    trained on with the soft loss alone. 0: none."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -186,6 +190,8 @@ class DistillConfig(TrainConfig):
             raise ValueError(f"alpha must be in [0, 1] (1 = distillation only), got {self.alpha}")
         for name in ("layers", "hidden", "heads", "intermediate", "vocab_size", "teacher_batch_size"):
             _positive_int(name, getattr(self, name))
+        if self.augment < 0:
+            raise ValueError(f"augment must be 0 (none) or a number of variants per text, got {self.augment}")
         if self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
         if any(i < 0 for i in self.keep_layers) or list(self.keep_layers) != sorted(set(self.keep_layers)):

@@ -216,6 +216,20 @@ def test_a_trimmed_pretrained_student_distils_and_exports(teacher, emotion_dir, 
     assert manifest.labels == info.labels
 
 
+def test_augmented_texts_are_taught_by_the_teacher_and_recorded(teacher, emotion_dir, tmp_path):
+    info = distill_quickly(teacher, emotion_dir, tmp_path / "augmented", keep_layers=(1,), augment=2)
+    rows = len((emotion_dir / "train.txt").read_text().splitlines())
+    made = info.distillation["augmented_texts"]
+    assert info.distillation["augment"] == 2 and rows // 2 < made <= 2 * rows
+    assert info.evaluation["accuracy"] > 1 / 6 + 0.1
+    with pytest.raises(ValueError, match="built from scratch"):
+        distill(DistillConfig(model="bert", augment=2, teacher=str(teacher), data=str(emotion_dir),
+                              output_dir=str(tmp_path / "s"), threads=1))
+    with pytest.raises(ValueError, match="augment must be"):
+        DistillConfig(model="bert", augment=-1, teacher=str(teacher), data=str(emotion_dir),
+                      output_dir=str(tmp_path / "s"))
+
+
 def test_keep_layers_is_refused_for_a_scratch_student_and_when_unordered(teacher, emotion_dir, tmp_path):
     with pytest.raises(ValueError, match="built from scratch"):
         distill(
