@@ -415,9 +415,10 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="pretrained student only: N variants of each training text, each word swapped with "
-        "probability 0.4 for one of its 15 nearest neighbours in the student's embeddings "
-        "(TinyBERT's augmentation), labelled by the teacher, soft loss alone; e.g. 4 (0: none)",
+        help="N variants of each training text, each word swapped with probability 0.4 for one of its "
+        "15 nearest neighbours in the student's embeddings (a student built from scratch: those of the "
+        "model its teacher grew from), labelled by the teacher and trained on with the soft loss alone "
+        "(TinyBERT's augmentation); e.g. 4 (0: none)",
     )
     _add_train_options(p)
     p.set_defaults(lr=5e-4)

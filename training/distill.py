@@ -209,6 +209,25 @@ def make_student(config: DistillConfig, train_set: TextDataset, teacher_tokenize
     return model, tokenizer, base
 
 
+def neighbour_source(student, tokenizer, base: str, teacher_base: str | None):
+    """(tokenizer, input embedding table) whose neighbours `--augment` swaps words for: the
+    student's own when it starts pretrained, else those of the pretrained model the teacher grew from
+    (a student built from scratch has random embeddings)."""
+    if base != "scratch":
+        return tokenizer, student.get_input_embeddings().weight
+    if not teacher_base or teacher_base == "scratch":
+        raise ValueError(
+            "--augment needs pretrained embeddings to find each word's neighbours: the student is built "
+            "from scratch and so was its teacher. Start the student from a model folder or hub id "
+            "(e.g. minilm), or distil from a teacher fine-tuned from one"
+        )
+    from transformers import AutoModel, AutoTokenizer
+
+    source, _ = resolve_checkpoint(teacher_base)
+    embeddings = AutoModel.from_pretrained(source).get_input_embeddings().weight
+    return AutoTokenizer.from_pretrained(source), embeddings
+
+
 def keep_layers(model, keep: tuple[int, ...]) -> None:
     """Drop every encoder layer of `model` not in `keep` (in place; the config follows)."""
     base = model.base_model
@@ -300,14 +319,9 @@ def distill(config: DistillConfig) -> CheckpointInfo:
     student, tokenizer, base = make_student(config, train_set, teacher.tokenizer)
     augmented: list[str] = []
     if config.augment:
-        if base == "scratch":
-            raise ValueError(
-                "--augment finds each word's neighbours in a pretrained student's embeddings; "
-                f"{config.model!r} is built from scratch. Give a model folder or hub id (e.g. minilm)"
-            )
+        vocabulary, table = neighbour_source(student, tokenizer, base, teacher_base)
         augmented = unseen_texts(
-            augment(originals, tokenizer, student.get_input_embeddings().weight,
-                    copies=config.augment, seed=config.seed),
+            augment(originals, vocabulary, table, copies=config.augment, seed=config.seed),
             train_set, selection, eval_set,
         )
         print(f"teacher ({teacher_kind}) logits for {len(augmented)} augmented texts")

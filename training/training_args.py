@@ -177,9 +177,9 @@ class DistillConfig(TrainConfig):
     (electra, distilbert, roberta) before distilling: the same encoder, a new head. Empty keeps the
     start's own architecture."""
     augment: int = 0
-    """For a pretrained student: this many variants of each training text, words swapped for their
-    nearest neighbours in the student's embeddings (`training.augment`), labelled by the teacher and
-    trained on with the soft loss alone. 0: none."""
+    """This many variants of each training text, words swapped for their nearest neighbours in the
+    student's embeddings (a student built from scratch: those of the model its teacher grew from;
+    `training.augment`), labelled by the teacher and trained on with the soft loss alone. 0: none."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

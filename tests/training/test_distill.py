@@ -17,6 +17,7 @@ from training.distill import (
     distillation_loss,
     keep_ffn,
     keep_layers,
+    neighbour_source,
     teacher_logits,
 )
 from training.export import ExportOptions, drift, export
@@ -222,9 +223,13 @@ def test_augmented_texts_are_taught_by_the_teacher_and_recorded(teacher, emotion
     made = info.distillation["augmented_texts"]
     assert info.distillation["augment"] == 2 and rows // 2 < made <= 2 * rows
     assert info.evaluation["accuracy"] > 1 / 6 + 0.1
-    with pytest.raises(ValueError, match="built from scratch"):
-        distill(DistillConfig(model="bert", augment=2, teacher=str(teacher), data=str(emotion_dir),
-                              output_dir=str(tmp_path / "s"), threads=1))
+    # A student built from scratch swaps words by the embeddings of the model its teacher grew from.
+    scratch = distill(DistillConfig(model="bert", augment=1, layers=1, hidden=32, heads=2, intermediate=64,
+                                    vocab_size=300, teacher=str(teacher), data=str(emotion_dir), epochs=2,
+                                    output_dir=str(tmp_path / "s"), threads=1, logging_steps=1000))
+    assert scratch.base_checkpoint == "scratch" and scratch.distillation["augmented_texts"] > rows // 4
+    with pytest.raises(ValueError, match="so was its teacher"):
+        neighbour_source(None, None, "scratch", "scratch")
     with pytest.raises(ValueError, match="augment must be"):
         DistillConfig(model="bert", augment=-1, teacher=str(teacher), data=str(emotion_dir),
                       output_dir=str(tmp_path / "s"))
