@@ -72,11 +72,13 @@ def seed() -> Seed:
 def resolve_checkpoint(ref: str) -> tuple[str, str]:
     """Map a model reference to (what `from_pretrained` should load, the base checkpoint to record).
 
-    Catalogue names use their locally installed weights when present, else their hub id.
-    Folders and hub ids pass through unchanged; a checkpoint folder written by `train`/`distill`
-    records the base it was itself made from (its training.json), not a path on this machine.
+    Catalogue names, and the hub ids they stand for (what a manifest records as its base), use
+    their locally installed weights when present, else their hub id. Other folders and hub ids
+    pass through unchanged; a checkpoint folder written by `train`/`distill` records the base it was
+    itself made from (its training.json), not a path on this machine.
     """
-    entry = catalogue().get(ref)
+    entries = catalogue()
+    entry = entries.get(ref) or next((e for e in entries.values() if e.checkpoint == ref), None)
     if entry is not None:
         local = entry.local_dir()
         return (str(local) if local else entry.checkpoint), entry.checkpoint

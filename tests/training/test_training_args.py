@@ -65,6 +65,8 @@ def test_catalogue_names_resolve():
     local = names["minilm"].local_dir()
     if local is not None:  # the PyPI package is installed: its folder, found through importlib
         assert source == str(local) and (local / "config.json").is_file()
+    # Its hub id, as a manifest records it, resolves the same way (offline, from the package).
+    assert resolve_checkpoint(base) == (source, base)
     assert resolve_checkpoint("bert") == ("bert-base-uncased", "bert-base-uncased")
 
 
