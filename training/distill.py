@@ -294,10 +294,10 @@ def distill(config: DistillConfig) -> CheckpointInfo:
     if config.transfer_data:
         transfer_texts = transfer_set(config.transfer_data, train_set, selection, eval_set)
         print(f"teacher ({teacher.kind}) logits for {len(transfer_texts)} transfer texts")
-        soft_transfer = teacher_logits(cache_dir, teacher, transfer_texts)
-        train_set = with_teacher_labels(train_set, transfer_texts, soft_transfer, teacher.threshold)
-        soft_train = np.concatenate([soft_train, soft_transfer])
-        labelled = np.concatenate([labelled, np.zeros(len(transfer_texts), dtype=np.int64)])
+        train_set, soft_train, labelled = with_soft_texts(
+            train_set, soft_train, labelled, transfer_texts,
+            teacher_logits(cache_dir, teacher, transfer_texts), teacher.threshold,
+        )
     teacher_scores: dict = {}
     soft_epoch = None
     for role, data in (("selection", selection), ("evaluation", eval_set)):
@@ -325,10 +325,10 @@ def distill(config: DistillConfig) -> CheckpointInfo:
             train_set, selection, eval_set,
         )
         print(f"teacher ({teacher_kind}) logits for {len(augmented)} augmented texts")
-        soft_augmented = teacher_logits(cache_dir, teacher, augmented)
-        train_set = with_teacher_labels(train_set, augmented, soft_augmented, teacher.threshold)
-        soft_train = np.concatenate([soft_train, soft_augmented])
-        labelled = np.concatenate([labelled, np.zeros(len(augmented), dtype=np.int64)])
+        train_set, soft_train, labelled = with_soft_texts(
+            train_set, soft_train, labelled, augmented, teacher_logits(cache_dir, teacher, augmented),
+            teacher.threshold,
+        )
     del teacher
     params = sum(p.numel() for p in student.parameters())
     print(f"student: {student.config.model_type}, {params / 1e6:.2f} M parameters, base {base}")
@@ -429,6 +429,19 @@ def unseen_texts(texts: list[str], train_set: TextDataset, *held_out: TextDatase
             seen.add(text)
             out.append(text)
     return out
+
+
+def with_soft_texts(
+    data: TextDataset, soft: np.ndarray, labelled: np.ndarray, texts: list[str], logits: np.ndarray,
+    threshold: list[float] | None,
+) -> tuple[TextDataset, np.ndarray, np.ndarray]:
+    """The training set, its teacher logits and its labelled mask, with `texts` appended as rows the
+    soft loss alone trains on (transfer texts, augmented variants)."""
+    return (
+        with_teacher_labels(data, texts, logits, threshold),
+        np.concatenate([soft, logits]),
+        np.concatenate([labelled, np.zeros(len(texts), dtype=np.int64)]),
+    )
 
 
 def with_teacher_labels(
