@@ -152,7 +152,7 @@ def build_student(architecture: str, tokenizer, labels: Sequence[str], problem_t
     return AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
 
 
-REHOUSABLE = ("electra", "distilbert", "roberta")
+REHOUSABLE = ("electra", "distilbert", "roberta", "mobilebert")
 
 
 def rehouse(model, tokenizer, architecture: str):
@@ -162,9 +162,10 @@ def rehouse(model, tokenizer, architecture: str):
 
     ELECTRA's encoder is BERT's, name for name. DistilBERT has no segment embeddings: segment 0's
     row is added to every position's. RoBERTa numbers positions from pad_token_id + 1: the position
-    table moves down by that many rows, and its one segment row is BERT's segment 0. MobileBERT's
-    bottleneck layers have no BERT counterpart, so it is refused. The tokenizer stays the source's
-    (WordPiece), told which inputs the architecture takes.
+    table moves down by that many rows, and its one segment row is BERT's segment 0. MobileBERT with
+    its bottleneck, trigram embedding and extra feed-forward networks off and LayerNorm for NoNorm is
+    BERT's layer, name for name, and its pooler (dense, tanh) is BERT's. The tokenizer stays the
+    source's (WordPiece), told which inputs the architecture takes.
     """
     import torch
     from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
@@ -175,10 +176,7 @@ def rehouse(model, tokenizer, architecture: str):
             f"--as re-houses a BERT-family start (bert, MiniLM); this one is {source.model_type!r}"
         )
     if architecture not in REHOUSABLE:
-        raise ValueError(
-            f"--as {architecture}: a BERT model's weights fit {', '.join(REHOUSABLE)}; "
-            "MobileBERT's bottleneck layers have no BERT counterpart (build it small from scratch instead)"
-        )
+        raise ValueError(f"--as {architecture}: a BERT model's weights fit {', '.join(REHOUSABLE)}")
     labels = [source.id2label[i] for i in range(source.num_labels)]
     pad = tokenizer.pad_token_id
     sizes = dict(
@@ -192,6 +190,10 @@ def rehouse(model, tokenizer, architecture: str):
     if architecture == "roberta":  # positions start at pad + 1, not at 2 as with RoBERTa's own pad id 1
         config.max_position_embeddings = source.max_position_embeddings + pad + 1
     config.layer_norm_eps = source.layer_norm_eps
+    if architecture == "mobilebert":  # BERT's layer: no bottleneck, one feed-forward network, a tanh pooler
+        config.update(dict(use_bottleneck=False, use_bottleneck_attention=False, trigram_input=False,
+                           true_hidden_size=source.hidden_size, num_feedforward_networks=1,
+                           classifier_activation=True, hidden_act=source.hidden_act))
     target = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
     old = {k.removeprefix("bert."): v for k, v in model.state_dict().items()}
     new: dict[str, torch.Tensor] = {}
@@ -230,11 +232,15 @@ def rehouse(model, tokenizer, architecture: str):
         else:
             new[f"{prefix}.embeddings.position_embeddings.weight"] = positions
         head = {"classifier.dense": "pooler.dense", "classifier.out_proj": "classifier"}
+        if architecture == "mobilebert":
+            head = {"mobilebert.pooler.dense": "pooler.dense", "classifier": "classifier"}
     for mine, theirs in head.items():
         for param in ("weight", "bias"):
             if f"{theirs}.{param}" in old:
                 new[f"{mine}.{param}"] = old[f"{theirs}.{param}"]
     missing, unexpected = target.load_state_dict(new, strict=False)
+    if architecture == "mobilebert":  # built always, applied only to trigram or narrower embeddings
+        missing = [k for k in missing if ".embedding_transformation." not in k]
     if missing or unexpected:
         raise RuntimeError(f"re-housing as {architecture} left {missing} unset and {unexpected} unused")
     specials = {n: getattr(tokenizer, n) for n in
