@@ -165,7 +165,7 @@ def fuse(source: Path, target: Path, config) -> dict[str, int]:
 
     heads = getattr(config, "num_attention_heads", 0)
     hidden = getattr(config, "hidden_size", 0)
-    if config.model_type == "mobilebert":
+    if config.model_type == "mobilebert" and config.use_bottleneck:
         heads = hidden = 0  # attention runs on a bottleneck width: let the optimizer detect it
     options = FusionOptions("bert")
     options.enable_skip_layer_norm = False
