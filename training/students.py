@@ -190,10 +190,11 @@ def rehouse(model, tokenizer, architecture: str):
     if architecture == "roberta":  # positions start at pad + 1, not at 2 as with RoBERTa's own pad id 1
         config.max_position_embeddings = source.max_position_embeddings + pad + 1
     config.layer_norm_eps = source.layer_norm_eps
+    setattr(config, "activation" if architecture == "distilbert" else "hidden_act", source.hidden_act)
     if architecture == "mobilebert":  # BERT's layer: no bottleneck, one feed-forward network, a tanh pooler
         config.update(dict(use_bottleneck=False, use_bottleneck_attention=False, trigram_input=False,
                            true_hidden_size=source.hidden_size, num_feedforward_networks=1,
-                           classifier_activation=True, hidden_act=source.hidden_act))
+                           classifier_activation=True))
     target = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
     old = {k.removeprefix("bert."): v for k, v in model.state_dict().items()}
     new: dict[str, torch.Tensor] = {}
